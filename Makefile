@@ -1,0 +1,50 @@
+# Two commands matter: `make run` (the service with demo data) and `make test` (the suite).
+SHELL := /bin/bash
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# uv from PATH, else the copy pip installs (`python3 -m uv` works without PATH changes).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTHON := $(UV) run --frozen python
+PYTEST_ARGS ?=
+
+.PHONY: help install run worker beat test lint format bench loadtest schema
+
+help:
+	@echo "make run    - install, migrate, load demo data, serve API + admin on $(HOST):$(PORT)"
+	@echo "make test   - the test suite (PostgreSQL when reachable, else SQLite)"
+	@echo "make worker - a Celery worker (needs REDIS_URL)"
+	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - the benchmark scenarios, written to var/bench.json"
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@$(UV) sync --locked --quiet
+	@mkdir -p var
+
+run: install
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py load_demo --host $(HOST) --port $(PORT)
+	$(PYTHON) manage.py runserver --noreload $(HOST):$(PORT)
+
+worker: install
+	$(UV) run --frozen celery -A config worker --loglevel=INFO --concurrency=2
+
+beat: install
+	$(UV) run --frozen celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+test: install
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+schema: install
+	$(PYTHON) manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+
+bench: install
+	$(PYTHON) manage.py benchmark --scenario all --output var/bench.json

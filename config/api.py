@@ -1,0 +1,261 @@
+"""API plumbing shared by every app: error handler, pagination, ordering.
+
+One error shape everywhere (API.md): `{"type": ..., "errors": [{"code", "detail", "attr"}]}`
+plus, for domain errors, the ids a client needs (e.g. the failed file's id) at top level.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from drf_standardized_errors.handler import ExceptionHandler
+from drf_standardized_errors.handler import exception_handler as standardized_handler
+from rest_framework import exceptions, pagination
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import set_rollback
+
+from ledgers.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    attr: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    kind = "server_error" if status >= 500 else "client_error"
+    return {
+        "type": kind,
+        "errors": [{"code": code, "detail": detail, "attr": attr}],
+        **(extra or {}),
+    }
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "A backing service is unavailable; retry later."
+    default_code = "service_unavailable"
+
+
+class DomainExceptionHandler(ExceptionHandler):
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        # A lost database connection is infrastructure, not a bug in the request: 503, and the
+        # transaction is rolled back by the caller's atomic block, so nothing is half-written.
+        if isinstance(exc, OperationalError | InterfaceError):
+            logger.warning("database unavailable: %s", type(exc).__name__)
+            return ServiceUnavailable()
+        return super().convert_known_exceptions(exc)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        set_rollback()
+        extra = {key: _jsonable(value) for key, value in exc.extra.items()}
+        return Response(
+            error_body(
+                status=exc.status_code, code=exc.code, detail=exc.detail, attr=exc.attr, extra=extra
+            ),
+            status=exc.status_code,
+        )
+    if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
+        # IntegrityError & co. that escaped a service are bugs; still answer the shape.
+        logger.exception("unexpected database error")
+    return standardized_handler(exc, context)  # type: ignore[arg-type]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django-level 404 (no route matched, e.g. a malformed UUID segment) in the API shape."""
+    return JsonResponse(error_body(status=404, code="not_found", detail="Not found."), status=404)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        error_body(status=500, code="error", detail="Server Error (500)"), status=500
+    )
+
+
+class LimitOffsetPagination(pagination.LimitOffsetPagination):
+    """`limit` (default 50, max 500) and `offset`, the GetAll-compatible list shape."""
+
+    default_limit = 50
+    max_limit = 500
+
+    def get_limit(self, request: Request) -> int:
+        raw = request.query_params.get(self.limit_query_param)
+        if raw is None:
+            return self.default_limit
+        try:
+            value = int(raw)
+        except ValueError:
+            raise exceptions.ValidationError(
+                {"limit": ["A positive integer is required."]}
+            ) from None
+        if value < 1:
+            raise exceptions.ValidationError({"limit": ["A positive integer is required."]})
+        return min(value, self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        raw = request.query_params.get(self.offset_query_param)
+        if raw is None:
+            return 0
+        try:
+            value = int(raw)
+        except ValueError:
+            raise exceptions.ValidationError(
+                {"offset": ["A non-negative integer is required."]}
+            ) from None
+        if value < 0:
+            raise exceptions.ValidationError({"offset": ["A non-negative integer is required."]})
+        return value
+
+
+class KeysetPagination(LimitOffsetPagination):
+    """limit/offset by default; `cursor` switches to keyset paging on (sort key, id).
+
+    Lists that can hold millions of rows (items, gl-only, gl-all, matches, discrepancies)
+    use this: page 10,000 through a cursor costs what page 1 costs, because the database
+    seeks the index instead of counting and skipping. With a cursor, `count` is omitted.
+    The view declares `keyset_fields`, e.g. ("booking_date", "id"); every field ascending.
+    """
+
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.request = request
+        self.keyset_fields: tuple[str, ...] = tuple(getattr(view, "keyset_fields", ("id",)))
+        raw_cursor = request.query_params.get(self.cursor_query_param)
+        if raw_cursor is None:
+            self.using_cursor = False
+            return super().paginate_queryset(queryset, request, view)
+        self.using_cursor = True
+        self.limit = self.get_limit(request)
+        ordered = queryset.order_by(*self.keyset_fields)
+        if raw_cursor:
+            ordered = ordered.filter(self._after(self._decode(raw_cursor)))
+        rows = list(ordered[: self.limit + 1])
+        self.has_more = len(rows) > self.limit
+        self.page_rows = rows[: self.limit]
+        return self.page_rows
+
+    def _decode(self, raw: str) -> list[str]:
+        try:
+            values = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
+        if not isinstance(values, list) or len(values) != len(self.keyset_fields):
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
+        return [str(v) for v in values]
+
+    def _encode(self, row: Any) -> str:
+        values = [str(_attr_path(row, name)) for name in self.keyset_fields]
+        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+    def _after(self, values: list[str]) -> Any:
+        # Row-value comparison written out as OR-of-ANDs so any backend can use the index.
+        from django.db.models import Q
+
+        condition = Q()
+        for depth, name in enumerate(self.keyset_fields):
+            step = Q(**{f"{name}__gt": values[depth]})
+            for prev_name, prev_value in zip(
+                self.keyset_fields[:depth], values[:depth], strict=True
+            ):
+                step &= Q(**{prev_name: prev_value})
+            condition |= step
+        return condition
+
+    def get_paginated_response(self, data: Any) -> Response:
+        if not getattr(self, "using_cursor", False):
+            return super().get_paginated_response(data)
+        url = self.request.build_absolute_uri()
+        next_url = None
+        if self.has_more and self.page_rows:
+            next_url = replace_query_param(
+                url, self.cursor_query_param, self._encode(self.page_rows[-1])
+            )
+            next_url = remove_query_param(next_url, self.offset_query_param)
+        return Response(OrderedDict([("next", next_url), ("previous", None), ("results", data)]))
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        response = super().get_paginated_response_schema(schema)
+        response["required"] = ["results"]
+        return response
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Keyset cursor from `next`; pass an empty value to start.",
+                "schema": {"type": "string"},
+            },
+        ]
+
+
+def _attr_path(obj: Any, name: str) -> Any:
+    for part in name.split("__"):
+        obj = getattr(obj, part)
+    return obj
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`ordering=-created_at`; an unknown field is a 400, not silently ignored.
+
+    The id is always appended as a tie breaker so paging is stable.
+    """
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        params = request.query_params.get(self.ordering_param)
+        if not params:
+            ordering = self.get_default_ordering(view)
+        else:
+            fields = [param.strip() for param in params.split(",") if param.strip()]
+            valid = {
+                item[0] for item in self.get_valid_fields(queryset, view, {"request": request})
+            }
+            bad = [field for field in fields if field.lstrip("-") not in valid]
+            if bad:
+                raise exceptions.ValidationError(
+                    {
+                        "ordering": [
+                            f"Unknown ordering field(s): {', '.join(bad)}. "
+                            f"Allowed: {', '.join(sorted(valid))}."
+                        ]
+                    }
+                )
+            ordering = fields
+        if ordering is None:
+            return None
+        ordering = list(ordering)
+        if not any(field.lstrip("-") in {"id", "pk"} for field in ordering):
+            ordering.append("id")
+        return ordering

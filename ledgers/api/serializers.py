@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ledgers.api.fields import AmountField, StrictFieldsMixin
+from ledgers.choices import ReconciliationStatus
+from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry
+from ledgers.money import AmountError, has_excess_precision, is_known_currency
+
+
+class CurrencyField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=3, max_length=3, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not is_known_currency(value):
+            raise serializers.ValidationError(f"Unknown ISO 4217 currency code {value!r}.")
+        return value
+
+
+class LedgerSerializer(serializers.ModelSerializer[Ledger]):
+    organization_id = serializers.UUIDField(read_only=True)
+    amount_tolerance_abs = AmountField(read_only=True)
+
+    class Meta:
+        model = Ledger
+        fields = [
+            "id",
+            "organization_id",
+            "name",
+            "currency",
+            "date_window_days",
+            "amount_tolerance_abs",
+            "amount_tolerance_pct",
+            "auto_accept_threshold",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class LedgerCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    currency = CurrencyField()
+    organization_id = serializers.UUIDField(required=False)
+    date_window_days = serializers.IntegerField(min_value=0, max_value=60, required=False)
+    amount_tolerance_abs = AmountField(required=False)
+    amount_tolerance_pct = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        min_value=0,
+        max_value=100,
+        required=False,
+        coerce_to_string=True,
+    )
+    auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+
+    def validate_amount_tolerance_abs(self, value: Any) -> Any:
+        if value < 0:
+            raise serializers.ValidationError("Must not be negative.")
+        return value
+
+
+class AccountSerializer(serializers.ModelSerializer[Account]):
+    ledger_id = serializers.UUIDField(read_only=True)
+    unreconciled_count = serializers.IntegerField(read_only=True)
+    unmatched_item_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "ledger_id",
+            "name",
+            "code",
+            "currency",
+            "iban",
+            "unreconciled_count",
+            "unmatched_item_count",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AccountCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    ledger_id = serializers.UUIDField()
+    name = serializers.CharField(max_length=200)
+    code = serializers.CharField(max_length=64)
+    currency = CurrencyField()
+    iban = serializers.CharField(max_length=42, required=False, allow_blank=True, default="")
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer[LedgerEntry]):
+    ledger_id = serializers.UUIDField(read_only=True)
+    account_id = serializers.UUIDField(read_only=True, allow_null=True)
+    amount = AmountField(read_only=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "ledger_id",
+            "account_id",
+            "external_id",
+            "amount",
+            "currency",
+            "booking_date",
+            "value_date",
+            "reference",
+            "description",
+            "counterparty",
+            "reconciliation_status",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class LedgerEntryInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    external_id = serializers.CharField(max_length=128)
+    amount = AmountField()
+    currency = CurrencyField()
+    booking_date = serializers.DateField()
+    value_date = serializers.DateField(required=False, allow_null=True, default=None)
+    account_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    reference = serializers.CharField(max_length=256, required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=4000, required=False, allow_blank=True, default=""
+    )
+    counterparty = serializers.CharField(
+        max_length=256, required=False, allow_blank=True, default=""
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            too_precise = has_excess_precision(attrs["amount"], attrs["currency"])
+        except AmountError as exc:
+            raise serializers.ValidationError({"currency": [str(exc)]}) from None
+        if too_precise:
+            raise serializers.ValidationError(
+                {"amount": [f"{attrs['currency']} amounts have fewer decimals than this."]}
+            )
+        return attrs
+
+
+class LedgerEntriesCreatedSerializer(serializers.Serializer[Any]):
+    created = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    results = LedgerEntrySerializer(many=True)
+
+
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "action",
+            "subject_type",
+            "subject_id",
+            "run_id",
+            "ledger_id",
+            "actor",
+            "before",
+            "after",
+            "note",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AuthTokenInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class AuthTokenSerializer(serializers.Serializer[Any]):
+    token = serializers.CharField()
+
+
+RECONCILIATION_STATUS_CHOICES = ReconciliationStatus.choices

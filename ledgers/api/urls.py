@@ -1,0 +1,19 @@
+from django.urls import path
+
+from ledgers.api.views import AccountViewSet, AuthTokenView, LedgerEntryViewSet, LedgerViewSet
+
+urlpatterns = [
+    path("auth/token", AuthTokenView.as_view(), name="auth-token"),
+    path("ledgers", LedgerViewSet.as_view({"get": "list", "post": "create"}), name="ledger-list"),
+    path(
+        "ledgers/accounts",
+        AccountViewSet.as_view({"get": "list", "post": "create"}),
+        name="account-list",
+    ),
+    path("ledgers/<uuid:pk>", LedgerViewSet.as_view({"get": "retrieve"}), name="ledger-detail"),
+    path(
+        "ledgers/<uuid:ledger_pk>/entries",
+        LedgerEntryViewSet.as_view({"get": "list", "post": "create"}),
+        name="ledger-entry-list",
+    ),
+]

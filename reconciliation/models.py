@@ -1,0 +1,378 @@
+"""Design overview: a reconciliation run and everything built on it.
+
+- `Run` belongs to one ledger (optionally one account). Status moves
+  pending -> running -> completed | failed -> closed; a closed run is frozen.
+- `SourceFile` is one upload. It is recorded even when it fails (status `failed`, with the
+  error), so a client always gets an id for what it sent. `Statement` rows carry the
+  statement metadata of a file (balances, sequence numbers) for the continuity checks.
+- `SourceEntry` ("item" in the API) is one bank line: signed Decimal `amount` (+ into the
+  account), plain booking/value dates, references, counterparty, batch details.
+- `Match` links N source entries with M GL entries through `MatchSourceLink` and
+  `MatchLedgerLink`. The invariant "an entry is in at most one non-rejected match" is a
+  partial unique index on each link table (`is_active` mirrors `match.status != rejected`,
+  because an index condition cannot join), so concurrent runs cannot double-link.
+- `Discrepancy` is computed idempotently: `key` is unique per run, so recomputation
+  updates instead of duplicating, and a closed discrepancy stays closed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+
+from ledgers.models import (
+    Account,
+    Ledger,
+    LedgerEntry,
+    amount_field,
+    currency_check,
+    new_id,
+)
+from reconciliation.choices import (
+    CloseReason,
+    DiscrepancyKind,
+    DiscrepancySeverity,
+    DiscrepancyStatus,
+    MatchKind,
+    MatchShape,
+    MatchStatus,
+    RunMode,
+    RunSourceType,
+    RunStatus,
+    SourceEntryMatchStatus,
+    SourceFileFormat,
+    SourceFileStatus,
+)
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="runs")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="runs", null=True, blank=True
+    )
+    mode = models.CharField(max_length=16, choices=RunMode.choices, default=RunMode.MANUAL)
+    source_type = models.CharField(
+        max_length=16, choices=RunSourceType.choices, default=RunSourceType.UPLOAD
+    )
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    note = models.TextField(blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # Per-run override of the ledger's matching settings (date window, tolerances, threshold).
+    match_settings = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Bumped whenever matching is (re)queued, so a redelivered stale task can tell.
+    match_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="run_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(mode__in=RunMode.values), name="run_mode_valid"),
+            models.UniqueConstraint(
+                fields=["ledger", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_idempotency_key_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["ledger", "status"], name="run_ledger_status")]
+        ordering = ["-created_at", "id"]
+        permissions = [("close_run", "Can close runs")]
+
+    def __str__(self) -> str:
+        return f"Run {self.created_at:%Y-%m-%d} {self.note or self.pk}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == RunStatus.CLOSED
+
+
+class SourceFile(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="source_files")
+    # Denormalised from run for the per-ledger duplicate-file check.
+    ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    format = models.CharField(max_length=16, choices=SourceFileFormat.choices, blank=True)
+    status = models.CharField(max_length=16, choices=SourceFileStatus.choices)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    imported_count = models.PositiveIntegerField(default=0)
+    skipped_duplicates = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)  # pending/info/unparseable-by-design
+    error = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    warnings = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    csv_mapping = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=SourceFileStatus.values), name="source_file_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["ledger", "sha256"], name="source_file_ledger_sha")]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class Statement(models.Model):
+    """One statement inside a source file (camt `Stmt`, or the whole CSV)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    source_file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="statements")
+    ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    statement_id = models.CharField(max_length=128, blank=True, default="")
+    account_key = models.CharField(max_length=64, blank=True, default="")  # IBAN or other id
+    currency = models.CharField(max_length=3, blank=True, default="")
+    electronic_sequence = models.BigIntegerField(null=True, blank=True)
+    legal_sequence = models.BigIntegerField(null=True, blank=True)
+    period_from = models.DateField(null=True, blank=True)
+    period_to = models.DateField(null=True, blank=True)
+    opening_balance = amount_field(null=True, blank=True)
+    opening_date = models.DateField(null=True, blank=True)
+    closing_balance = amount_field(null=True, blank=True)
+    closing_date = models.DateField(null=True, blank=True)
+    entry_count = models.PositiveIntegerField(default=0)
+    entry_sum = amount_field(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_file", "index"], name="statement_index_unique")
+        ]
+        indexes = [models.Index(fields=["ledger", "account_key"], name="statement_account")]
+        ordering = ["source_file", "index"]
+
+    def __str__(self) -> str:
+        return self.statement_id or f"statement {self.index}"
+
+
+class SourceEntry(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="source_entries")
+    source_file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="entries")
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="entries", null=True, blank=True
+    )
+    ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="+")
+    line = models.PositiveIntegerField()
+    booking_date = models.DateField()
+    value_date = models.DateField(null=True, blank=True)
+    amount = amount_field()
+    currency = models.CharField(max_length=3)
+    excess_precision = models.BooleanField(default=False)
+    reference = models.CharField(max_length=256, blank=True, default="")
+    bank_reference = models.CharField(max_length=128, blank=True, default="")
+    entry_reference = models.CharField(max_length=128, blank=True, default="")
+    end_to_end_id = models.CharField(max_length=128, blank=True, default="")
+    creditor_reference = models.CharField(max_length=128, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    counterparty_name = models.CharField(max_length=256, blank=True, default="")
+    counterparty_iban = models.CharField(max_length=34, blank=True, default="")
+    bank_transaction_code = models.CharField(max_length=64, blank=True, default="")
+    is_reversal = models.BooleanField(default=False)
+    batch_count = models.PositiveIntegerField(null=True, blank=True)
+    details = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    account_key = models.CharField(max_length=64, blank=True, default="")
+    fingerprint = models.CharField(max_length=64)
+    match_status = models.CharField(
+        max_length=16,
+        choices=SourceEntryMatchStatus.choices,
+        default=SourceEntryMatchStatus.UNMATCHED,
+    )
+    close_reason = models.CharField(max_length=32, choices=CloseReason.choices, blank=True)
+    close_note = models.TextField(blank=True, default="")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "source entry (item)"
+        verbose_name_plural = "source entries (items)"
+        constraints = [
+            currency_check("source_entry_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(match_status__in=SourceEntryMatchStatus.values),
+                name="source_entry_match_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(match_status=SourceEntryMatchStatus.CLOSED) | Q(close_reason=""),
+                name="source_entry_close_reason_only_when_closed",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["run", "booking_date", "id"], name="source_entry_run_date"),
+            models.Index(fields=["run", "match_status"], name="source_entry_run_status"),
+            models.Index(fields=["ledger", "fingerprint"], name="source_entry_fingerprint"),
+            models.Index(fields=["ledger", "bank_reference"], name="source_entry_bank_ref"),
+        ]
+        permissions = [("close_sourceentry", "Can close and reopen items")]
+
+    def __str__(self) -> str:
+        return f"{self.booking_date} {self.amount} {self.currency}"
+
+
+class Match(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="matches")
+    status = models.CharField(max_length=16, choices=MatchStatus.choices)
+    kind = models.CharField(max_length=16, choices=MatchKind.choices)
+    shape = models.CharField(max_length=16, choices=MatchShape.choices)
+    score = models.PositiveSmallIntegerField(default=0)
+    is_ambiguous = models.BooleanField(default=False)
+    explanation = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    currency = models.CharField(max_length=3)
+    source_total = amount_field()
+    ledger_total = amount_field()
+    difference = amount_field()
+    note = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "matches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=MatchStatus.values), name="match_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=MatchKind.values), name="match_kind_valid"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="match_score_range"),
+        ]
+        indexes = [
+            models.Index(fields=["run", "status", "-score"], name="match_run_status_score"),
+        ]
+        ordering = ["-created_at", "id"]
+        permissions = [("decide_match", "Can accept or reject matches")]
+
+    def __str__(self) -> str:
+        return f"Match {self.pk} ({self.status})"
+
+
+class MatchSourceLink(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="source_links")
+    source_entry = models.ForeignKey(
+        SourceEntry, on_delete=models.CASCADE, related_name="match_links"
+    )
+    is_active = models.BooleanField(default=True)  # == match.status != rejected
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_entry"],
+                condition=Q(is_active=True),
+                name="source_entry_in_one_active_match",
+            ),
+            models.UniqueConstraint(
+                fields=["match", "source_entry"], name="match_source_link_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.match_id} <- item {self.source_entry_id}"
+
+
+class MatchLedgerLink(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="ledger_links")
+    ledger_entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.CASCADE, related_name="match_links"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ledger_entry"],
+                condition=Q(is_active=True),
+                name="ledger_entry_in_one_active_match",
+            ),
+            models.UniqueConstraint(
+                fields=["match", "ledger_entry"], name="match_ledger_link_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.match_id} <- GL {self.ledger_entry_id}"
+
+
+class Discrepancy(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="discrepancies")
+    # Stable identity for idempotent recomputation, e.g. "missing_in_ledger:<entry id>".
+    key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=DiscrepancyKind.choices)
+    status = models.CharField(
+        max_length=16, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN
+    )
+    severity = models.CharField(
+        max_length=16, choices=DiscrepancySeverity.choices, default=DiscrepancySeverity.INFO
+    )
+    amount = amount_field(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    source_entry = models.ForeignKey(
+        SourceEntry, on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
+    ledger_entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
+    match = models.ForeignKey(
+        Match, on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
+    message = models.TextField()
+    note = models.TextField(blank=True, default="")
+    # True while the condition that raised it still holds; a recompute that no longer sees it
+    # resolves an open one automatically, but never reopens what a person closed.
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "discrepancies"
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key"], name="discrepancy_key_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=DiscrepancyKind.values), name="discrepancy_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=DiscrepancyStatus.values), name="discrepancy_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=DiscrepancySeverity.values),
+                name="discrepancy_severity_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["run", "status", "severity"], name="discrepancy_run_status"),
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.status})"

@@ -1,0 +1,148 @@
+"""Every route x (anonymous 401, other organization 404, too low a role 403, allowed 2xx).
+
+netbox runs such a matrix for every model; here each route is one row of ROUTES. A route
+that is added to the API must be added here (test_every_api_route_is_in_the_matrix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.conftest import gl_payload
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # "{ledger}", "{run}" are replaced by alice's objects (or charlie's for 404)
+    least_role: str  # "viewer" | "reviewer" | "admin"
+    body: Callable[[dict[str, Any]], Any] | None = None
+    ok: int = 200
+
+
+RUNS = "/v1/ledgers/reconciliation/runs"
+ROUTES = [
+    Route("get", "/v1/ledgers", "viewer"),
+    Route("post", "/v1/ledgers", "admin", lambda o: {"name": "New", "currency": "EUR"}, 201),
+    Route("get", "/v1/ledgers/{ledger}", "viewer"),
+    Route("get", "/v1/ledgers/accounts", "viewer"),
+    Route(
+        "post",
+        "/v1/ledgers/accounts",
+        "admin",
+        lambda o: {"ledger_id": o["ledger"], "name": "Cash", "code": "9", "currency": "EUR"},
+        201,
+    ),
+    Route("get", "/v1/ledgers/{ledger}/entries", "viewer"),
+    Route("post", "/v1/ledgers/{ledger}/entries", "reviewer", lambda o: gl_payload(2), 201),
+    Route("get", RUNS, "viewer"),
+    Route("post", RUNS, "admin", lambda o: {"ledger_id": o["ledger"], "mode": "manual"}, 201),
+    Route("get", RUNS + "/{run}", "viewer"),
+    Route("patch", RUNS + "/{run}", "reviewer", lambda o: {"note": "renamed"}),
+    Route("post", RUNS + "/{run}/close", "reviewer", lambda o: {}),
+    Route("delete", RUNS + "/{run}", "admin", ok=204),
+]
+LIST_ROUTES_WITHOUT_OBJECT = {"/v1/ledgers", "/v1/ledgers/accounts", RUNS}
+ROLE_OF = {"alice": "admin", "rita": "reviewer", "bob": "viewer"}
+RANK = {"viewer": 1, "reviewer": 2, "admin": 3}
+
+
+def _objects(ledger: Any, run: Any) -> dict[str, str]:
+    return {"ledger": str(ledger.pk), "run": str(run.pk)}
+
+
+def _call(client: Any, route: Route, objects: dict[str, str]) -> Any:
+    body = route.body(objects) if route.body else None
+    return getattr(client, route.method)(route.path.format(**objects), body, format="json")
+
+
+def _ids(route: Route) -> str:
+    return f"{route.method.upper()} {route.path}"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=_ids)
+def test_anonymous_gets_401_with_the_error_shape(route, api_client_for, alice_ledger, alice_run):
+    response = _call(api_client_for(None), route, _objects(alice_ledger, alice_run))
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "not_authenticated"
+    assert response.headers["WWW-Authenticate"].startswith("Token")
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "{" in r.path], ids=_ids)
+def test_charlie_gets_404_for_alices_objects(route, api_client_for, alice_ledger, alice_run):
+    response = _call(api_client_for("charlie"), route, _objects(alice_ledger, alice_run))
+    assert response.status_code == 404, response.content
+    assert response.json()["type"] == "client_error"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.body is not None], ids=_ids)
+def test_charlie_cannot_write_into_alices_ledger_through_a_body_reference(
+    route, api_client_for, alice_ledger, alice_run
+):
+    if "ledger_id" not in str(route.body(_objects(alice_ledger, alice_run))):
+        pytest.skip("the body names no object")
+    response = _call(api_client_for("charlie"), route, _objects(alice_ledger, alice_run))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("who", ["bob", "rita"])
+@pytest.mark.parametrize("route", ROUTES, ids=_ids)
+def test_too_low_a_role_gets_403(route, who, api_client_for, alice_ledger, alice_run):
+    if RANK[ROLE_OF[who]] >= RANK[route.least_role]:
+        pytest.skip(f"{who} is allowed")
+    response = _call(api_client_for(who), route, _objects(alice_ledger, alice_run))
+    assert response.status_code == 403, response.content
+    assert response.json()["errors"][0]["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=_ids)
+def test_the_least_role_is_enough(route, api_client_for, alice_ledger, alice_run):
+    who = {"viewer": "bob", "reviewer": "rita", "admin": "alice"}[route.least_role]
+    response = _call(api_client_for(who), route, _objects(alice_ledger, alice_run))
+    assert response.status_code == route.ok, response.content
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in ROUTES if r.path in LIST_ROUTES_WITHOUT_OBJECT and r.method == "get"],
+    ids=_ids,
+)
+def test_lists_show_charlie_nothing_of_alices(route, api_client_for, alice_ledger, alice_run):
+    response = _call(api_client_for("charlie"), route, _objects(alice_ledger, alice_run))
+    assert response.status_code == 200
+    assert str(alice_ledger.pk) not in response.content.decode()
+
+
+def _api_paths() -> set[str]:
+    found: set[str] = set()
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                found.add(prefix + str(pattern.pattern))
+
+    walk(get_resolver().url_patterns, "/")
+    return {
+        p for p in found if p.startswith("/v1/") and not p.startswith(("/v1/schema", "/v1/docs"))
+    }
+
+
+def test_every_api_route_is_in_the_matrix():
+    def normalise(path: str) -> str:
+        import re
+
+        return re.sub(r"<uuid:\w+>|\{\w+\}", "{id}", path)
+
+    matrix = {normalise(route.path) for route in ROUTES}
+    unauthenticated = {"/v1/auth/token"}
+    missing = {normalise(p) for p in _api_paths()} - matrix - unauthenticated
+    assert not missing, f"routes without permission tests: {sorted(missing)}"
