@@ -1,0 +1,878 @@
+"""Streaming reader for ISO 20022 camt.053 bank-to-customer statements.
+
+Every version from camt.053.001.02 to .001.14 is read by local element names, so the
+namespace (or its absence, or a `<message>` envelope around an AppHdr and the Document)
+does not matter. Real files are often schema-invalid; whatever can still be understood is
+imported with a warning (elements out of order, no `Sts`, a balance without `CdtDbtInd`,
+no booking date), and what cannot is a ParseError naming the element path, e.g.
+`Stmt[1]/Ntry[3]/Amt` (1-based, per statement), plus the source line.
+
+Streaming: `iterparse_safe` reports only the end of each `Ntry`, `Stmt` and `GrpHdr`. An
+entry is read when its `Ntry` ends; the statement's other children (Id, Acct, Bal, ...)
+are read as soon as a later `Ntry` or the `Stmt` itself ends, then everything read is
+cleared and unlinked. At most one entry's subtree is in memory whatever the file size, and
+Python touches only the elements it needs. Statement metadata (balances, sequence numbers,
+counts) is complete once `entries()` is exhausted.
+
+`ParsedEntry.line` and `ParseWarning.line` carry the entry's 1-based `Ntry` index in the
+file (counting skipped entries too), the same number the error messages quote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import BinaryIO, Final
+
+from lxml.etree import _Element
+
+from ledgers.money import AmountError, is_known_currency, parse_amount
+from reconciliation.parsers.types import (
+    FileFormat,
+    ParsedEntry,
+    ParseError,
+    ParseWarning,
+    StatementInfo,
+    TransactionDetail,
+)
+from reconciliation.parsers.xmlsafe import iterparse_safe
+
+# Each warning code is listed this many times; the rest are summarised in one line, so a
+# million entries without `Sts` cannot turn into a million warnings held in memory.
+WARNINGS_PER_CODE: Final = 20
+DESCRIPTION_MAX_CHARS: Final = 500
+
+_EVENT_TAGS: Final = ("Ntry", "Stmt", "GrpHdr")
+_PENDING: Final = frozenset({"PDNG", "FUTR"})
+_NOT_PROVIDED: Final = "NOTPROVIDED"
+
+# xs:decimal as ISO 20022 uses it: no exponent, no sign (direction is CdtDbtInd's job).
+_AMOUNT_RE: Final = re.compile(r"\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DATE_RE: Final = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+_DATETIME_RE: Final = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:[.,][0-9]{1,12})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+_INTEGER_RE: Final = re.compile(r"\+?[0-9]{1,18}")
+_COUNT_RE: Final = re.compile(r"[0-9]{1,15}")
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def _local(tag: str) -> str:
+    return tag[tag.rfind("}") + 1 :]
+
+
+def _parse_date(text: str) -> date | None:
+    """Calendar date of an ISO date or date-time, in the offset the bank wrote.
+
+    A `DtTm` of 23:30-05:00 is booked that day in the bank's time zone; converting to UTC
+    first would move it to the next day and break matching against the ledger.
+    """
+    match = _DATE_RE.fullmatch(text)
+    if match is None:
+        match = _DATETIME_RE.fullmatch(text)
+        if match is None:
+            return None
+        hour, minute, second = (int(match.group(i)) for i in (2, 3, 4))
+        if hour > 24 or minute > 59 or second > 60:  # 24:00 and leap seconds are ISO 8601
+            return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def _credit(indicator: str | None) -> bool | None:
+    if indicator is None:
+        return None
+    code = indicator.upper()
+    if code == "CRDT":
+        return True
+    if code == "DBIT":
+        return False
+    return None
+
+
+def _signed(value: Decimal, credit: bool) -> Decimal:
+    # Never produce Decimal("-0.00"): a zero amount has no direction.
+    return value if credit or not value else -value
+
+
+def _first(element: _Element, name: str) -> _Element | None:
+    """First child called `name`: for small elements, cheaper than indexing them."""
+    for child in element:
+        tag = child.tag
+        if tag[tag.rfind("}") + 1 :] == name:
+            return child
+    return None
+
+
+def _first_text(element: _Element | None, *path: str) -> str | None:
+    for name in path:
+        if element is None:
+            return None
+        element = _first(element, name)
+    return None if element is None else _clean(element.text)
+
+
+class _Node:
+    """An element with its children indexed by local name (one pass, on first use).
+
+    Reading an entry is then dictionary lookups instead of one ElementPath search per
+    field, which costs microseconds each and dominated an earlier find()-based version.
+    Only the first child of each name is indexed (wrapped in a _Node once it is visited);
+    `all()` scans the children again only for names that really repeat.
+    """
+
+    __slots__ = ("_kids", "_repeated", "element")
+
+    def __init__(self, element: _Element) -> None:
+        self.element = element
+        self._kids: dict[str, _Element | _Node] | None = None
+        self._repeated: set[str] | None = None
+
+    def _index(self) -> dict[str, _Element | _Node]:
+        kids: dict[str, _Element | _Node] = {}
+        for child in self.element:
+            tag = child.tag
+            name = tag[tag.rfind("}") + 1 :]
+            if name not in kids:
+                kids[name] = child
+            elif self._repeated is None:
+                self._repeated = {name}
+            else:
+                self._repeated.add(name)
+        self._kids = kids
+        return kids
+
+    def child(self, name: str) -> _Node | None:
+        kids = self._kids if self._kids is not None else self._index()
+        found = kids.get(name)
+        if found is None or type(found) is _Node:
+            return found
+        node = kids[name] = _Node(found)
+        return node
+
+    def value(self, name: str) -> str | None:
+        """Stripped text of the first child called `name`; None when absent or blank."""
+        kids = self._kids if self._kids is not None else self._index()
+        found = kids.get(name)
+        if found is None:
+            return None
+        text = found.element.text if type(found) is _Node else found.text
+        return None if text is None else text.strip() or None
+
+    def all(self, name: str) -> list[_Node]:
+        kids = self._kids if self._kids is not None else self._index()
+        if name not in kids:
+            return []
+        if self._repeated is None or name not in self._repeated:
+            node = self.child(name)
+            return [] if node is None else [node]
+        return [_Node(child) for child in self.element if _local(child.tag) == name]
+
+    def find(self, *path: str) -> _Node | None:
+        """First node at `path` (each step: the first child with that local name)."""
+        node = self
+        for name in path:
+            found = node.child(name)
+            if found is None:
+                return None
+            node = found
+        return node
+
+    def text(self, *path: str) -> str | None:
+        node = self.find(*path)
+        return None if node is None else _clean(node.element.text)
+
+
+class _Warnings:
+    """Collects warnings, listing only the first few of each code."""
+
+    def __init__(self, sink: list[ParseWarning]) -> None:
+        self._sink = sink
+        self._counts: Counter[str] = Counter()
+
+    def add(self, code: str, message: str, line: int | None = None) -> None:
+        self._counts[code] += 1
+        if self._counts[code] <= WARNINGS_PER_CODE:
+            self._sink.append(ParseWarning(code=code, message=message, line=line))
+
+    def flush(self) -> None:
+        for code, count in sorted(self._counts.items()):
+            if count > WARNINGS_PER_CODE:
+                hidden = count - WARNINGS_PER_CODE
+                self._sink.append(
+                    ParseWarning(code=code, message=f"{hidden} more '{code}' warnings not listed")
+                )
+
+
+@dataclass(slots=True)
+class _Statement:
+    """One `Stmt` while it is being read (mutable; frozen into StatementInfo at its end)."""
+
+    index: int
+    element: _Element
+    statement_id: str | None = None
+    account_iban: str | None = None
+    account_other_id: str | None = None
+    account_currency: str | None = None
+    balance_currency: str | None = None
+    electronic_sequence: int | None = None
+    legal_sequence: int | None = None
+    period_from: date | None = None
+    period_to: date | None = None
+    created: date | None = None
+    opening_balance: Decimal | None = None
+    opening_date: date | None = None
+    opening_code: str | None = None
+    closing_balance: Decimal | None = None
+    closing_date: date | None = None
+    entry_count: int = 0
+    entry_sum: Decimal = Decimal("0")
+    skipped_count: int = 0
+    entries_seen: int = 0
+    balances_seen: int = 0
+
+    path: str = ""  # "Stmt[n]", for messages
+
+    def __post_init__(self) -> None:
+        self.path = f"Stmt[{self.index + 1}]"
+
+    @property
+    def currency(self) -> str | None:
+        return self.account_currency or self.balance_currency
+
+    def freeze(self) -> StatementInfo:
+        return StatementInfo(
+            index=self.index,
+            statement_id=self.statement_id,
+            account_iban=self.account_iban,
+            account_other_id=self.account_other_id,
+            currency=self.currency,
+            electronic_sequence=self.electronic_sequence,
+            legal_sequence=self.legal_sequence,
+            period_from=self.period_from,
+            period_to=self.period_to,
+            opening_balance=self.opening_balance,
+            opening_date=self.opening_date,
+            closing_balance=self.closing_balance,
+            closing_date=self.closing_date,
+            entry_count=self.entry_count,
+            entry_sum=self.entry_sum,
+            skipped_count=self.skipped_count,
+        )
+
+
+def _in_statement_list(element: _Element | None) -> bool:
+    return element is not None and _local(element.tag) == "BkToCstmrStmt"
+
+
+class Camt053Reader:
+    """StatementReader for camt.053: call `entries()` once, then read the metadata."""
+
+    format: FileFormat = "camt.053"
+
+    def __init__(self, stream: BinaryIO, *, include_pending: bool = False) -> None:
+        self.statements: list[StatementInfo] = []
+        self.warnings: list[ParseWarning] = []
+        self._stream = stream
+        self._include_pending = include_pending
+        self._warn = _Warnings(self.warnings)
+        self._group_created: date | None = None
+        self._consumed = False
+
+    def entries(self) -> Iterator[ParsedEntry]:
+        if self._consumed:
+            raise RuntimeError("entries() streams the file and can be consumed only once")
+        self._consumed = True
+        statement: _Statement | None = None
+        number = 0
+        events = iterparse_safe(self._stream, tags=_EVENT_TAGS)
+        for _event, element in events:
+            name = _local(element.tag)
+            parent = element.getparent()
+            if name == "Ntry":
+                # Only a Ntry directly in BkToCstmrStmt/Stmt is an entry; one anywhere else
+                # is left alone and freed with its ancestors.
+                if parent is None or _local(parent.tag) != "Stmt":
+                    continue
+                if statement is None or statement.element is not parent:
+                    if not _in_statement_list(parent.getparent()):
+                        continue
+                    statement = self._open(parent, statement)
+                self._read_statement_parts(statement, until=element)
+                number += 1
+                statement.entries_seen += 1
+                entry = self._entry(_Node(element), statement, number)
+                events.release(element)
+                if entry is not None:
+                    yield entry
+            elif name == "Stmt":
+                if not _in_statement_list(parent):
+                    continue
+                if statement is None or statement.element is not element:
+                    statement = self._open(element, statement)
+                self._read_statement_parts(statement, until=None)
+                self.statements.append(statement.freeze())
+                statement = None
+                events.release(element)
+            elif name == "GrpHdr" and _in_statement_list(parent):
+                created = _Node(element).value("CreDtTm")
+                self._group_created = None if created is None else _parse_date(created)
+        if not self.statements:
+            raise ParseError(
+                "no camt.053 statement (BkToCstmrStmt/Stmt) in the file", code="no_statement"
+            )
+        self._warn.flush()
+
+    def _open(self, element: _Element, previous: _Statement | None) -> _Statement:
+        if previous is not None:  # a Stmt that never ended: only possible in broken XML
+            self.statements.append(previous.freeze())
+        return _Statement(index=len(self.statements), element=element)
+
+    # --- statement header -------------------------------------------------------------
+
+    def _read_statement_parts(self, statement: _Statement, *, until: _Element | None) -> None:
+        """Read the Stmt's children between the previous Ntry and `until` (None: the end).
+
+        Everything before an earlier Ntry was read when that Ntry ended, so walking back
+        to it keeps this proportional to the new parts, not to the statement's length.
+        """
+        backwards = (
+            until.itersiblings(preceding=True)
+            if until is not None
+            else statement.element.iterchildren(reversed=True)
+        )
+        parts: list[tuple[_Element, str]] = []
+        for child in backwards:
+            name = _local(child.tag)
+            if name == "Ntry":
+                break
+            parts.append((child, name))
+        for child, name in reversed(parts):
+            self._statement_part(_Node(child), name, statement)
+
+    def _statement_part(self, node: _Node, name: str, statement: _Statement) -> None:
+        element = node.element
+        if name == "Id":
+            statement.statement_id = _clean(element.text)
+        elif name == "ElctrncSeqNb":
+            statement.electronic_sequence = self._sequence(element, statement, name)
+        elif name == "LglSeqNb":
+            statement.legal_sequence = self._sequence(element, statement, name)
+        elif name == "CreDtTm":
+            # Only a fallback booking date: a bad value is not worth failing the file for.
+            statement.created = _parse_date((element.text or "").strip())
+        elif name == "FrToDt":
+            statement.period_from = self._period_end(node, statement, ("FrDtTm", "FrDt"))
+            statement.period_to = self._period_end(node, statement, ("ToDtTm", "ToDt"))
+        elif name == "Acct":
+            statement.account_iban = node.text("Id", "IBAN")
+            statement.account_other_id = node.text("Id", "Othr", "Id")
+            currency = node.value("Ccy")
+            if currency is not None:
+                if is_known_currency(currency.upper()):
+                    statement.account_currency = currency.upper()
+                else:
+                    self._warn.add(
+                        "unknown_currency",
+                        f"{statement.path}/Acct/Ccy: unknown currency {currency[:8]!r} ignored",
+                    )
+        elif name == "Bal":
+            statement.balances_seen += 1
+            self._balance(node, statement)
+
+    def _sequence(self, element: _Element, statement: _Statement, name: str) -> int | None:
+        text = (element.text or "").strip()
+        if _INTEGER_RE.fullmatch(text):
+            return int(text)
+        self._warn.add(
+            "invalid_sequence_number", f"{statement.path}/{name}: not a whole number, ignored"
+        )
+        return None
+
+    def _period_end(
+        self, period: _Node, statement: _Statement, names: tuple[str, str]
+    ) -> date | None:
+        for name in names:
+            node = period.child(name)
+            if node is not None:
+                text = (node.element.text or "").strip()
+                value = _parse_date(text)
+                if value is None:
+                    raise ParseError(
+                        f"unparsable date {text[:40]!r}",
+                        code="invalid_date",
+                        line=node.element.sourceline,
+                        element=f"{statement.path}/FrToDt/{name}",
+                    )
+                return value
+        return None
+
+    def _balance(self, node: _Node, statement: _Statement) -> None:
+        where = f"{statement.path}/Bal[{statement.balances_seen}]"
+        kind = node.text("Tp", "CdOrPrtry", "Cd") or node.text("Tp", "CdOrPrtry", "Prtry")
+        code = kind.upper() if kind else None
+        if code == "CLBD":
+            if statement.closing_balance is not None:
+                self._warn.add("duplicate_balance", f"{where}: second CLBD balance ignored")
+                return
+        elif code == "OPBD":
+            if statement.opening_code == "OPBD":
+                self._warn.add("duplicate_balance", f"{where}: second OPBD balance ignored")
+                return
+        elif code == "PRCD":
+            if statement.opening_code is not None:
+                return  # OPBD wins; PRCD is only the opening when there is no OPBD
+        else:
+            return
+        amount_node = node.child("Amt")
+        if amount_node is None:
+            raise ParseError(
+                f"{code} balance has no amount",
+                code="missing_amount",
+                line=node.element.sourceline,
+                element=f"{where}/Amt",
+            )
+        value, currency, excess = self._amount(
+            amount_node.element, where, "Amt", fallback_currency=statement.currency, line=None
+        )
+        indicator = node.value("CdtDbtInd")
+        credit = _credit(indicator)
+        if credit is None:
+            if indicator is not None:
+                raise ParseError(
+                    f"invalid CdtDbtInd {indicator[:10]!r}",
+                    code="invalid_direction",
+                    line=node.element.sourceline,
+                    element=f"{where}/CdtDbtInd",
+                )
+            # Seen in the wild (an anonymised Lithuanian export): balances are almost
+            # always positive, so credit is the reading that usually keeps continuity.
+            self._warn.add(
+                "balance_without_direction",
+                f"{where}: {code} balance has no CdtDbtInd; read as a credit (positive) balance",
+            )
+            credit = True
+        date_node = node.child("Dt")
+        balance_date = None if date_node is None else self._choice_date(date_node, f"{where}/Dt")
+        if excess:
+            self._warn.add(
+                "excess_precision",
+                f"{where}/Amt: {value} has more decimals than {currency} allows; kept as sent",
+            )
+        if statement.account_currency is not None and currency != statement.account_currency:
+            self._warn.add(
+                "balance_currency_mismatch",
+                f"{where}: {code} balance in {currency}, account in {statement.account_currency}",
+            )
+        statement.balance_currency = statement.balance_currency or currency
+        amount = _signed(value, credit)
+        if code == "CLBD":
+            statement.closing_balance, statement.closing_date = amount, balance_date
+        else:
+            statement.opening_balance, statement.opening_date = amount, balance_date
+            statement.opening_code = code
+
+    # --- entries ------------------------------------------------------------------------
+
+    def _entry(self, node: _Node, statement: _Statement, number: int) -> ParsedEntry | None:
+        where = f"{statement.path}/Ntry[{statement.entries_seen}]"
+        if not self._is_imported(node, number, where):
+            statement.skipped_count += 1
+            return None
+
+        amount_node = node.child("Amt")
+        if amount_node is None:
+            raise ParseError(
+                f"entry {number} has no amount",
+                code="missing_amount",
+                line=node.element.sourceline,
+                element=f"{where}/Amt",
+            )
+        value, currency, excess = self._amount(
+            amount_node.element, where, "Amt", fallback_currency=statement.currency, line=number
+        )
+        credit = self._direction(node, where, number)
+        amount = _signed(value, credit)
+        if excess:
+            self._warn.add(
+                "excess_precision",
+                f"{where}/Amt: {value} has more decimals than {currency} allows; kept as sent",
+                number,
+            )
+        if statement.currency is not None and currency != statement.currency:
+            self._warn.add(
+                "foreign_currency_entry",
+                f"{where}: entry booked in {currency} on a {statement.currency} statement",
+                number,
+            )
+        is_reversal = self._reversal(node, where, number)
+        booking_date, value_date = self._dates(node, statement, where, number)
+
+        details: list[TransactionDetail] = []
+        batch_count: int | None = None
+        for block_index, block in enumerate(node.all("NtryDtls"), 1):
+            for batch in block.all("Btch"):
+                count = batch.value("NbOfTxs") or ""
+                if _COUNT_RE.fullmatch(count):
+                    batch_count = (batch_count or 0) + int(count)
+                else:
+                    self._warn.add(
+                        "invalid_batch_count", f"{where}: Btch/NbOfTxs is not a count", number
+                    )
+            for detail_index, detail in enumerate(block.all("TxDtls"), 1):
+                details.append(
+                    self._detail(
+                        detail,
+                        where=f"{where}/NtryDtls[{block_index}]/TxDtls[{detail_index}]",
+                        number=number,
+                        entry_credit=credit,
+                        entry_currency=currency,
+                        is_reversal=is_reversal,
+                    )
+                )
+
+        only = details[0] if len(details) == 1 else None
+        statement.entry_count += 1
+        statement.entry_sum += amount
+        return ParsedEntry(
+            line=number,
+            statement_index=statement.index,
+            booking_date=booking_date,
+            value_date=value_date,
+            amount=amount,
+            currency=currency,
+            excess_precision=excess,
+            bank_reference=node.value("AcctSvcrRef"),
+            entry_reference=node.value("NtryRef"),
+            end_to_end_id=only.end_to_end_id if only else None,
+            creditor_reference=only.creditor_reference if only else None,
+            description=node.value("AddtlNtryInf") or _remittance_summary(details),
+            counterparty_name=only.counterparty_name if only else None,
+            counterparty_iban=only.counterparty_iban if only else None,
+            bank_transaction_code=_bank_transaction_code(node),
+            is_reversal=is_reversal,
+            batch_count=batch_count,
+            details=tuple(details),
+            charges=self._charges(node, where, currency, number),
+        )
+
+    def _is_imported(self, node: _Node, number: int, where: str) -> bool:
+        status_node = node.child("Sts")
+        status = None
+        if status_node is not None:
+            # v02-v06 write the code as text, v07+ as Sts/Cd (or a proprietary Sts/Prtry).
+            element = status_node.element
+            status = (
+                _first_text(element, "Cd") or _first_text(element, "Prtry") or _clean(element.text)
+            )
+        if status is None:
+            self._warn.add("missing_status", f"{where}: no Sts; read as booked (BOOK)", number)
+            return True
+        status = status.upper()
+        if status == "BOOK" or (status in _PENDING and self._include_pending):
+            return True
+        if status in _PENDING:
+            code = "skipped_pending"
+        elif status == "INFO":
+            code = "skipped_info"
+        else:
+            code = "skipped_unknown_status"
+        self._warn.add(code, f"{where}: status {status[:10]!r} not imported", number)
+        return False
+
+    def _direction(self, node: _Node, where: str, number: int) -> bool:
+        indicator = node.value("CdtDbtInd")
+        credit = _credit(indicator)
+        if credit is None:
+            problem = (
+                "has no CdtDbtInd" if indicator is None else f"has CdtDbtInd {indicator[:10]!r}"
+            )
+            raise ParseError(
+                f"entry {number} {problem}; it must be CRDT or DBIT",
+                code="invalid_direction",
+                line=node.element.sourceline,
+                element=f"{where}/CdtDbtInd",
+            )
+        return credit
+
+    def _reversal(self, node: _Node, where: str, number: int) -> bool:
+        indicator = node.value("RvslInd")
+        if indicator is None:
+            return False
+        flag = indicator.lower()
+        if flag in ("true", "1"):
+            return True
+        if flag not in ("false", "0"):
+            self._warn.add(
+                "invalid_reversal_indicator",
+                f"{where}/RvslInd: {indicator[:10]!r} is not a boolean; read as false",
+                number,
+            )
+        return False
+
+    def _dates(
+        self, node: _Node, statement: _Statement, where: str, number: int
+    ) -> tuple[date, date | None]:
+        booking_node = node.child("BookgDt")
+        booking = (
+            None if booking_node is None else self._choice_date(booking_node, f"{where}/BookgDt")
+        )
+        value_node = node.child("ValDt")
+        value = None if value_node is None else self._choice_date(value_node, f"{where}/ValDt")
+        if booking is not None:
+            return booking, value
+        # Some banks leave BookgDt out (it is optional in every version); the statement's
+        # own dates are the best guess, in this order, and the guess is reported.
+        fallbacks = (
+            (value, "ValDt"),
+            (statement.period_to, "FrToDt/ToDtTm"),
+            (statement.created, "Stmt/CreDtTm"),
+            (statement.closing_date or statement.opening_date, "balance date"),
+            (self._group_created, "GrpHdr/CreDtTm"),
+        )
+        for candidate, source in fallbacks:
+            if candidate is not None:
+                self._warn.add(
+                    "missing_booking_date",
+                    f"{where}: no BookgDt; booked on {candidate.isoformat()} from {source}",
+                    number,
+                )
+                return candidate, value
+        raise ParseError(
+            f"entry {number} has no booking date and the statement has no date to fall back on",
+            code="missing_date",
+            line=node.element.sourceline,
+            element=f"{where}/BookgDt",
+        )
+
+    def _choice_date(self, node: _Node, where: str) -> date | None:
+        """Date of a `Dt | DtTm` choice; None when it holds neither."""
+        for child in node.element:
+            tag = child.tag
+            name = tag[tag.rfind("}") + 1 :]
+            if name != "Dt" and name != "DtTm":
+                continue
+            text = (child.text or "").strip()
+            value = _parse_date(text)
+            if value is None:
+                raise ParseError(
+                    f"unparsable date {text[:40]!r}",
+                    code="invalid_date",
+                    line=child.sourceline,
+                    element=f"{where}/{name}",
+                )
+            return value
+        return None
+
+    def _detail(
+        self,
+        node: _Node,
+        *,
+        where: str,
+        number: int,
+        entry_credit: bool,
+        entry_currency: str,
+        is_reversal: bool,
+    ) -> TransactionDetail:
+        # v03+ carry the amount (in the entry's currency) directly on TxDtls; v02 only has
+        # it inside AmtDtls/TxAmt.
+        amount_node = node.child("Amt")
+        amount_name = "Amt"
+        if amount_node is None:
+            amount_node = node.find("AmtDtls", "TxAmt", "Amt")
+            amount_name = "AmtDtls/TxAmt/Amt"
+        credit = _credit(node.value("CdtDbtInd"))
+        if credit is None:
+            credit = entry_credit
+        amount: Decimal | None = None
+        currency: str | None = None
+        if amount_node is not None:
+            value, currency, excess = self._amount(
+                amount_node.element,
+                where,
+                amount_name,
+                fallback_currency=entry_currency,
+                line=number,
+            )
+            amount = _signed(value, credit)
+            if excess:
+                self._warn.add(
+                    "excess_precision",
+                    f"{where}/{amount_name}: {value} has more decimals than {currency} allows; "
+                    "kept as sent",
+                    number,
+                )
+
+        end_to_end_id = node.text("Refs", "EndToEndId")
+        if end_to_end_id is not None and end_to_end_id.upper() == _NOT_PROVIDED:
+            end_to_end_id = None  # SEPA's placeholder, not a reference
+
+        remittance = creditor_reference = creditor_reference_type = None
+        remittance_node = node.child("RmtInf")
+        if remittance_node is not None:
+            lines = [_clean(line.element.text) for line in remittance_node.all("Ustrd")]
+            remittance = " ".join(line for line in lines if line) or None
+            references = (
+                info for block in remittance_node.all("Strd") for info in block.all("CdtrRefInf")
+            )
+            for info in references:
+                creditor_reference = info.value("Ref")
+                if creditor_reference is not None:
+                    creditor_reference_type = info.text("Tp", "CdOrPrtry", "Cd") or info.text(
+                        "Tp", "CdOrPrtry", "Prtry"
+                    )
+                    break
+
+        # The other party is the debtor of money received and the creditor of money paid.
+        # A reversal undoes a booking in the other direction and keeps that booking's
+        # parties (a returned direct debit still names the original debtor).
+        role = "Dbtr" if credit != is_reversal else "Cdtr"
+        counterparty_name = counterparty_iban = None
+        parties = node.child("RltdPties")
+        if parties is not None:
+            # v02-v06: Dbtr/Nm; v07+: Dbtr/Pty/Nm.
+            counterparty_name = parties.text(role, "Nm") or parties.text(role, "Pty", "Nm")
+            counterparty_iban = parties.text(role + "Acct", "Id", "IBAN")
+
+        return TransactionDetail(
+            amount=amount,
+            currency=currency,
+            end_to_end_id=end_to_end_id,
+            instruction_id=node.text("Refs", "InstrId"),
+            creditor_reference=creditor_reference,
+            creditor_reference_type=creditor_reference_type,
+            remittance=remittance,
+            counterparty_name=counterparty_name,
+            counterparty_iban=counterparty_iban,
+            charges=self._charges(node, where, entry_currency, number),
+        )
+
+    def _charges(
+        self, owner: _Node, where: str, fallback_currency: str, number: int
+    ) -> Decimal | None:
+        """Total charges (unsigned): TtlChrgsAndTaxAmt, else the sum of the records.
+
+        v02 repeats `Chrgs` with an `Amt` each; v03+ have one `Chrgs` with `Rcrd/Amt`s.
+        """
+        total: Decimal | None = None
+        for block_index, block in enumerate(owner.all("Chrgs"), 1):
+            block_path = f"Chrgs[{block_index}]"
+            total_node = block.child("TtlChrgsAndTaxAmt")
+            if total_node is not None:
+                amounts = [(total_node, f"{block_path}/TtlChrgsAndTaxAmt")]
+            else:
+                amounts = [(amount, f"{block_path}/Amt") for amount in block.all("Amt")]
+                for record_index, record in enumerate(block.all("Rcrd"), 1):
+                    amount_node = record.child("Amt")
+                    if amount_node is not None:
+                        amounts.append((amount_node, f"{block_path}/Rcrd[{record_index}]/Amt"))
+            for amount_node, name in amounts:
+                value, _currency, _excess = self._amount(
+                    amount_node.element,
+                    where,
+                    name,
+                    fallback_currency=fallback_currency,
+                    line=number,
+                )
+                total = value if total is None else total + value
+        return total
+
+    def _amount(
+        self,
+        element: _Element,
+        where: str,
+        name: str,
+        *,
+        fallback_currency: str | None,
+        line: int | None,
+    ) -> tuple[Decimal, str, bool]:
+        """Unsigned exact amount, its currency and whether it is too precise for it.
+
+        `where`/`name` is the element path, only joined when a message needs it.
+        """
+        currency = (element.get("Ccy") or "").strip().upper()
+        if not currency:
+            if fallback_currency is None:
+                raise ParseError(
+                    "amount has no currency (Ccy)",
+                    code="missing_currency",
+                    line=element.sourceline,
+                    element=f"{where}/{name}",
+                )
+            self._warn.add(
+                "missing_currency", f"{where}/{name}: no Ccy; {fallback_currency} assumed", line
+            )
+            currency = fallback_currency
+        if not is_known_currency(currency):
+            raise ParseError(
+                f"unknown currency {currency[:8]!r}",
+                code="unknown_currency",
+                line=element.sourceline,
+                element=f"{where}/{name}",
+            )
+        text = (element.text or "").strip()
+        if not text:
+            raise ParseError(
+                "empty amount", code="missing_amount", line=element.sourceline, element=where
+            )
+        if not _AMOUNT_RE.fullmatch(text):
+            raise ParseError(
+                f"unparsable amount {text[:40]!r}",
+                code="invalid_amount",
+                line=element.sourceline,
+                element=f"{where}/{name}",
+            )
+        try:
+            value, excess = parse_amount(text, currency)
+        except AmountError as exc:
+            raise ParseError(
+                str(exc), code="invalid_amount", line=element.sourceline, element=where
+            ) from None
+        return value, currency, excess
+
+
+def _bank_transaction_code(entry: _Node) -> str | None:
+    """`PMNT/RCDT/ESCT` from the ISO domain structure, else the proprietary code."""
+    code = entry.child("BkTxCd")
+    if code is None:
+        return None
+    domain = _first(code.element, "Domn")
+    if domain is not None:
+        family = _first(domain, "Fmly")
+        parts = (
+            _first_text(domain, "Cd"),
+            _first_text(family, "Cd"),
+            _first_text(family, "SubFmlyCd"),
+        )
+        joined = "/".join(part for part in parts if part)
+        if joined:
+            return joined
+    return _first_text(code.element, "Prtry", "Cd")
+
+
+def _remittance_summary(details: Iterable[TransactionDetail]) -> str:
+    """Description for an entry without AddtlNtryInf: its details' remittance texts."""
+    text = " / ".join(detail.remittance for detail in details if detail.remittance)
+    if len(text) > DESCRIPTION_MAX_CHARS:
+        return text[: DESCRIPTION_MAX_CHARS - 1] + "…"
+    return text
+
+
+def read_camt053(stream: BinaryIO, *, include_pending: bool = False) -> Camt053Reader:
+    """Reader over a binary camt.053 stream; nothing is read until `entries()` is iterated.
+
+    `include_pending` also imports PDNG/FUTR entries; INFO entries are never imported.
+    """
+    return Camt053Reader(stream, include_pending=include_pending)

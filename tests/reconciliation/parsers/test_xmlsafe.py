@@ -1,0 +1,238 @@
+"""xmlsafe: the one XML entry point refuses DTDs, deep nesting and huge text, streams."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciliation.parsers.types import ParseError
+from reconciliation.parsers.xmlsafe import CHUNK_SIZE, MAX_DEPTH, MAX_TEXT_CHARS, iterparse_safe
+
+MODES = [pytest.param(None, id="all-events"), pytest.param(("b",), id="tagged")]
+PASSWD = Path("/etc/passwd")
+
+
+def drain(data: bytes, tags: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    events = iterparse_safe(io.BytesIO(data), tags=tags)
+    seen = []
+    for event, element in events:
+        seen.append((event, element.tag))
+        if event == "end":
+            events.release(element)
+    return seen
+
+
+def refused(data: bytes, tags: tuple[str, ...] | None = None) -> ParseError:
+    started = time.perf_counter()
+    with pytest.raises(ParseError) as caught:
+        drain(data, tags)
+    assert time.perf_counter() - started < 1
+    return caught.value
+
+
+def nested(depth: int, *, inner: str = "") -> bytes:
+    return ("<a>" * depth + inner + "</a>" * depth).encode()
+
+
+def test_all_events_arrive_in_document_order() -> None:
+    data = b'<?xml version="1.0"?><r xmlns="urn:x"><!-- c --><b>1</b><?pi x?><c><b/></c></r>'
+    assert drain(data) == [
+        ("start", "{urn:x}r"),
+        ("start", "{urn:x}b"),
+        ("end", "{urn:x}b"),
+        ("start", "{urn:x}c"),
+        ("start", "{urn:x}b"),
+        ("end", "{urn:x}b"),
+        ("end", "{urn:x}c"),
+        ("end", "{urn:x}r"),
+    ]
+
+
+def test_tags_mode_reports_only_the_ends_of_those_elements_in_any_namespace() -> None:
+    data = b'<r xmlns="urn:x"><b>1</b><c><b/><n:b xmlns:n="urn:y"/></c><b/></r>'
+    assert drain(data, ("b",)) == [
+        ("end", "{urn:x}b"),
+        ("end", "{urn:x}b"),
+        ("end", "{urn:y}b"),
+        ("end", "{urn:x}b"),
+    ]
+
+
+def test_release_frees_the_element_and_everything_before_it() -> None:
+    events = iterparse_safe(io.BytesIO(b"<r><x/><b>1</b><b>2</b><b>3</b></r>"), tags=("b",))
+    for _event, element in events:
+        events.release(element)
+        parent = element.getparent()
+        assert parent is not None
+        assert parent[0] is element  # earlier siblings are gone
+        assert element.text is None  # cleared
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE r [<!ENTITY a "x"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]>',
+        '<!DOCTYPE r SYSTEM "http://127.0.0.1:9/r.dtd">',
+        '<!DOCTYPE r PUBLIC "-//X//DTD X//EN" "file:///etc/passwd">',
+        '<!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>',
+        "<!doctype r>",
+        "<!DocType r>",
+    ],
+)
+@pytest.mark.parametrize("tags", MODES)
+def test_any_doctype_is_refused(doctype: str, tags: tuple[str, ...] | None) -> None:
+    error = refused(f'<?xml version="1.0"?>\n{doctype}\n<r><b>&x;</b></r>'.encode(), tags)
+    assert error.code == "xml_doctype_forbidden"
+    if PASSWD.exists():
+        assert not any(line and line in str(error) for line in PASSWD.read_text().splitlines())
+
+
+@pytest.mark.parametrize("offset", [CHUNK_SIZE - 5, CHUNK_SIZE - 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 2])
+def test_a_doctype_split_across_read_chunks_is_still_seen(offset: int) -> None:
+    padding = b"<!--" + b"x" * (offset - 4 - len(b"-->")) + b"-->"
+    data = padding + b'<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'
+    assert refused(data).code == "xml_doctype_forbidden"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_doctype_in_utf16_is_refused(encoding: str) -> None:
+    data = '<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'.encode(encoding)
+    assert refused(data).code in {"xml_doctype_forbidden", "xml_malformed"}
+
+
+@pytest.mark.parametrize("tags", MODES)
+def test_nesting_up_to_the_limit_is_fine_and_beyond_it_is_refused(
+    tags: tuple[str, ...] | None,
+) -> None:
+    drain(nested(MAX_DEPTH - 1, inner="<b/>"), tags)
+    assert refused(nested(MAX_DEPTH, inner="<b/>"), tags).code == "xml_too_deep"
+
+
+@pytest.mark.parametrize("tags", MODES)
+def test_200_levels_are_refused_fast(tags: tuple[str, ...] | None) -> None:
+    assert refused(nested(200, inner="<b/>"), tags).code == "xml_too_deep"
+
+
+def test_deep_nesting_in_an_element_the_caller_never_sees_is_refused() -> None:
+    data = b"<r><junk>" + nested(100) + b"</junk><b/></r>"
+    assert refused(data, ("b",)).code == "xml_too_deep"
+
+
+def test_deep_nesting_released_unseen_is_refused_before_it_is_thrown_away() -> None:
+    data = b"<r><junk>" + nested(100) + b"</junk><b/><b/>" + b"</r>"
+    events = iterparse_safe(io.BytesIO(data), tags=("b",))
+    _event, first = next(iter(events))
+    with pytest.raises(ParseError) as caught:
+        events.release(first)  # the junk before it is checked on its way out
+    assert caught.value.code == "xml_too_deep"
+
+
+@pytest.mark.parametrize("tags", MODES)
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"<r><b>" + b"x" * (MAX_TEXT_CHARS + 1) + b"</b></r>", id="text"),
+        pytest.param(b"<r><b/>" + b" " * (MAX_TEXT_CHARS + 1) + b"<b/></r>", id="tail"),
+        pytest.param(b"<r><b><c/>" + b"y" * (MAX_TEXT_CHARS + 1) + b"</b></r>", id="last-tail"),
+    ],
+)
+def test_text_nodes_over_the_limit_are_refused(data: bytes, tags: tuple[str, ...] | None) -> None:
+    error = refused(data, tags)
+    assert error.code == "xml_text_too_long"
+    assert "xxxx" not in str(error)
+
+
+@pytest.mark.parametrize("tags", MODES)
+def test_a_10_mb_text_node_is_refused(tags: tuple[str, ...] | None) -> None:
+    data = b"<r><b>" + b"x" * 10_500_000 + b"</b></r>"
+    assert refused(data, tags).code in {"xml_text_too_long", "xml_malformed"}
+
+
+def test_text_exactly_at_the_limit_is_fine() -> None:
+    drain(b"<r><b>" + b"x" * MAX_TEXT_CHARS + b"</b></r>")
+
+
+@pytest.mark.parametrize("tags", MODES)
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b"<r>\n<b>\n</r>", 3),
+        (b"<r>\n<b>1</b>\n", 3),
+        (b"<r><b>&undefined;</b></r>", 1),
+        (b"<r>\n\n<b a='1' a='2'/></r>", 3),
+        (b"", None),
+        (b"not xml at all", 1),
+        (b'<?xml version="1.0" encoding="UTF-8"?><r>\xff\xfe</r>', 1),
+        (b"<r></r><r></r>", 1),
+    ],
+)
+def test_malformed_xml_is_a_parse_error_with_the_line(
+    data: bytes, line: int | None, tags: tuple[str, ...] | None
+) -> None:
+    error = refused(data, tags)
+    assert error.code == "xml_malformed"
+    assert error.line == line
+
+
+class GuardedStream:
+    """A stream that fails the test if anyone tries to read it in one go."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.sizes: list[int] = []
+
+    def read(self, size: int = -1) -> bytes:
+        assert 0 < size <= CHUNK_SIZE, f"unbounded read({size})"
+        self.sizes.append(size)
+        return self._data.read(size)
+
+
+@pytest.mark.parametrize("tags", MODES)
+def test_the_stream_is_only_ever_read_in_bounded_chunks(tags: tuple[str, ...] | None) -> None:
+    body = b"".join(b"<b>%d</b>" % n for n in range(100_000))
+    stream = GuardedStream(b"<r>" + body + b"</r>")
+    events = iterparse_safe(stream, tags=tags)  # type: ignore[arg-type]
+    count = 0
+    for event, element in events:
+        if event == "end" and element.tag == "b":
+            count += 1
+            events.release(element)
+    assert count == 100_000
+    assert len(stream.sizes) > 10
+
+
+def test_a_text_stream_is_a_parse_error() -> None:
+    with pytest.raises(ParseError):
+        list(iterparse_safe(io.StringIO("<r/>")))  # type: ignore[arg-type]
+
+
+def test_utf16_with_a_bom_is_read() -> None:
+    data = '<?xml version="1.0" encoding="UTF-16"?><r><b>Zürich</b></r>'.encode("utf-16")
+    texts = [e.text for ev, e in iterparse_safe(io.BytesIO(data)) if ev == "end" and e.tag == "b"]
+    assert texts == ["Zürich"]
+
+
+@settings(deadline=1000)
+@given(data=st.binary(max_size=2048), tagged=st.booleans())
+def test_arbitrary_bytes_raise_nothing_but_parse_error(data: bytes, tagged: bool) -> None:
+    with contextlib.suppress(ParseError):
+        drain(data, ("b",) if tagged else None)
+
+
+@settings(deadline=1000)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("<>/!?&;=\"' abr[]-%#x\n")), min_size=0, max_size=300
+    )
+)
+def test_arbitrary_markup_raises_nothing_but_parse_error(text: str) -> None:
+    with contextlib.suppress(ParseError):
+        drain(text.encode())
