@@ -1,0 +1,47 @@
+"""Design overview: the matching engine (pure Python; no Django, no ORM).
+
+Entry point: ``engine.match(source=..., ledger=..., settings=..., forbidden_pairs=...)``
+takes plain rows (``types.EntryRow``: free bank entries and free GL entries) and returns
+``types.MatchResult``: proposals with a 0-100 score, a per-criterion explanation, the
+ambiguity flag and the auto-accept decision. The calling service persists them.
+
+Modules, in the order the engine uses them:
+
+- ``references``: reference keys of a row (end-to-end ids, creditor references with RF
+  check digits, Swiss QR references, invoice numbers found after an invoice keyword, and
+  reference-like tokens of free text), normalised so that ``INV-4711`` and
+  ``Invoice 4711`` agree while short numbers never do.
+- ``scoring``: row features (computed once per row) and the pair score. Weights: amount
+  45 (exact) / 30-40 (within tolerance), date 15 (same day) down to 10 (window's edge),
+  reference 35 (full) / 30 (invoice number), counterparty 30 (IBAN) / 25-10 (name
+  similarity, legal suffixes dropped), description 5. Reference and counterparty share
+  35 points, so exact + same day + reference = 95, exact + same day + IBAN = 90, exact +
+  same day and nothing else = 60-65: a bare amount coincidence never reaches the 90 of
+  auto-accept.
+- ``groups.find_reversals``: reversal + original on the bank side (same currency,
+  opposite amount, shared reference, or same counterparty/description within the date
+  window); they need no GL entry and are taken out first.
+- ``candidates``: 1:1 candidate pairs from two sorted int64 indexes searched with
+  ``numpy.searchsorted`` (never an all-pairs scan): exact amounts by (currency, day,
+  amount), and amounts within tolerance by (evidence key, currency, amount), since a
+  difference is only a candidate with a shared reference, IBAN or name. Crowded
+  equal-amount buckets (skewed data) keep evidence pairs plus the 4 nearest by date, so
+  the pair count stays linear. Then every pair is scored (amount and date vectorised).
+- ``assignment``: the global maximum-score 1:1 assignment per connected component
+  (direct for 1x1/1xk, ``linear_sum_assignment`` for small components, the exact sparse
+  LAPJVsp solver on a doubled graph for large ones, date chunks above 60,000 rows), and
+  the ambiguity flag: an alternative assignment with the same total reachable by moving
+  one entry to a free partner or swapping two pairs.
+- ``groups.find_groups``: on what 1:1 left, 1:N batches (transaction details first,
+  then a shared-evidence pool) and N:1 splits, by bounded subset-sum (2..max_group_size
+  entries, the only combination that fits, node budget per target).
+- ``engine``: orchestration, determinism (inputs sorted by id first; every tie is broken
+  on ids), auto-accept = score >= threshold and not ambiguous and difference == 0.
+- ``synthetic``: a seeded generator of bank/GL rows with a known truth set (exact,
+  shifted, fee, batch, split, reversal, ambiguous twins, noise; optional skew) for tests
+  and the benchmark command.
+
+Money is ``Decimal`` in and out; inside, amounts are exact integer micro-units (the amount
+columns hold 6 decimals), never floats. Scores are ints; only the assignment solvers see
+them as floats.
+"""

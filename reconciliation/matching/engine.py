@@ -1,0 +1,355 @@
+"""The matching engine's entry point: rows in, proposals out (DESIGN.md §2; no Django).
+
+Order of work (see `reconciliation/matching/__init__.py` for the design overview):
+
+1. Sort both sides by id, so nothing depends on input order and every tie is broken on ids.
+2. Reversal pairs on the bank side (groups.find_reversals); they need no GL entry.
+3. 1:1 candidates by index (candidates.generate), scored (candidates.score), minus pairs
+   below `min_score` and previously rejected pairs.
+4. Global maximum-score 1:1 assignment per connected component (assignment.assign), with
+   the ambiguity flag.
+5. 1:N batches and N:1 splits on what is left (groups.find_groups).
+6. Proposals sorted by source ids; auto-accept = score >= threshold, unique (not
+   ambiguous) and exact (difference == 0).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from decimal import Decimal
+from itertools import pairwise
+from operator import attrgetter
+
+import numpy as np
+
+from reconciliation.matching import candidates, groups
+from reconciliation.matching.assignment import assign
+from reconciliation.matching.scoring import (
+    NO_NAME,
+    Evidence,
+    explain_exact_pair,
+    name_points,
+    pair_explanation,
+    to_micro,
+    tolerance_micro,
+)
+from reconciliation.matching.types import (
+    Criterion,
+    EntryRow,
+    MatchResult,
+    MatchSettings,
+    Proposal,
+)
+
+
+def match(
+    *,
+    source: Sequence[EntryRow],
+    ledger: Sequence[EntryRow],
+    settings: MatchSettings,
+    forbidden_pairs: frozenset[tuple[str, str]] = frozenset(),
+) -> MatchResult:
+    """Propose matches between free bank entries (`source`) and free GL entries (`ledger`).
+
+    `forbidden_pairs` holds (source id, ledger id) pairs rejected before: no proposal
+    contains one (for a group: none of its source x ledger pairs).
+    """
+    # The run allocates millions of small objects and frees almost none before it ends;
+    # the cyclic collector would rescan the whole heap again and again (a quarter of the
+    # run time at 100k rows) to find no garbage: pause it, and restore its state after.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _match(source, ledger, settings, forbidden_pairs)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _match(
+    source: Sequence[EntryRow],
+    ledger: Sequence[EntryRow],
+    settings: MatchSettings,
+    forbidden_pairs: frozenset[tuple[str, str]],
+) -> MatchResult:
+    src_rows = sorted(source, key=attrgetter("id"))
+    led_rows = sorted(ledger, key=attrgetter("id"))
+    _check_unique(src_rows, "source")
+    _check_unique(led_rows, "ledger")
+    codes = {
+        c: i
+        for i, c in enumerate(
+            sorted({r.currency for r in src_rows} | {r.currency for r in led_rows})
+        )
+    }
+    vocab = candidates.Vocabulary()
+    src = candidates.prepare_side(src_rows, codes, vocab)
+    led = candidates.prepare_side(led_rows, codes, vocab)
+    vocab.seal()
+    if src.amount.dtype == object or led.amount.dtype == object:
+        src.amount = src.amount.astype(object)
+        led.amount = led.amount.astype(object)
+    tolerance = _tolerances(src_rows, settings, object_dtype=src.amount.dtype == object)
+    forbidden = _forbidden_indices(src, led, forbidden_pairs)
+
+    stats: dict[str, int] = {"source_rows": len(src_rows), "ledger_rows": len(led_rows)}
+    proposals: list[Proposal] = []
+    src_free = np.ones(len(src_rows), dtype=bool)
+    led_free = np.ones(len(led_rows), dtype=bool)
+
+    for rev in groups.find_reversals(src, settings):
+        src_free[rev.reversal] = src_free[rev.original] = False
+        ids = tuple(sorted((src.ids[rev.reversal], src.ids[rev.original])))
+        proposals.append(
+            _proposal(
+                ids,
+                (),
+                "reversal",
+                rev.score,
+                src_rows[rev.reversal].amount + src_rows[rev.original].amount,
+                rev.explanation,
+                rev.ambiguous,
+                settings,
+            )
+        )
+    stats["reversal"] = len(proposals)
+
+    proposals.extend(
+        _one_to_one(src, led, vocab, src_free, led_free, tolerance, settings, forbidden, stats)
+    )
+
+    found = groups.find_groups(
+        src, led, vocab, src_free, led_free, tolerance, settings, forbidden, stats
+    )
+    for g in found:
+        proposals.append(
+            _proposal(
+                tuple(src.ids[i] for i in g.source),
+                tuple(led.ids[i] for i in g.ledger),
+                g.shape,
+                g.score,
+                g.difference,
+                g.explanation,
+                g.ambiguous,
+                settings,
+            )
+        )
+    stats["one_to_many"] = sum(1 for g in found if g.shape == "one_to_many")
+    stats["many_to_one"] = sum(1 for g in found if g.shape == "many_to_one")
+
+    proposals.sort(key=lambda p: (p.source_ids, p.ledger_ids))
+    stats["proposals"] = len(proposals)
+    stats["auto_accept"] = sum(p.auto_accept for p in proposals)
+    stats["ambiguous"] = sum(p.ambiguous for p in proposals)
+    return MatchResult(proposals=tuple(proposals), stats=stats)
+
+
+def _check_unique(rows: list[EntryRow], side: str) -> None:
+    # Sorted by id, so a duplicate sits next to its twin.
+    for a, b in pairwise(rows):
+        if a.id == b.id:
+            raise ValueError(f"duplicate {side} id {a.id!r}")
+
+
+def _tolerances(rows: list[EntryRow], settings: MatchSettings, *, object_dtype: bool) -> np.ndarray:
+    dtype = object if object_dtype else np.int64
+    if not settings.amount_tolerance_pct:
+        return np.full(len(rows), to_micro(settings.amount_tolerance_abs), dtype=dtype)
+    return np.array([tolerance_micro(r.amount, r.currency, settings) for r in rows], dtype=dtype)
+
+
+def _forbidden_indices(
+    src: candidates.Side, led: candidates.Side, pairs: frozenset[tuple[str, str]]
+) -> frozenset[tuple[int, int]]:
+    if not pairs:
+        return frozenset()
+    s_ids = {s for s, _ in pairs}
+    l_ids = {lg for _, lg in pairs}
+    s_pos = {i: n for n, i in enumerate(src.ids) if i in s_ids}
+    l_pos = {i: n for n, i in enumerate(led.ids) if i in l_ids}
+    return frozenset((s_pos[s], l_pos[lg]) for s, lg in pairs if s in s_pos and lg in l_pos)
+
+
+def _one_to_one(
+    src: candidates.Side,
+    led: candidates.Side,
+    vocab: candidates.Vocabulary,
+    src_free: np.ndarray,
+    led_free: np.ndarray,
+    tolerance: np.ndarray,
+    settings: MatchSettings,
+    forbidden: frozenset[tuple[int, int]],
+    stats: dict[str, int],
+) -> list[Proposal]:
+    window = settings.date_window_days
+    edges = candidates.generate(
+        src, led, vocab, np.flatnonzero(src_free), np.flatnonzero(led_free), tolerance, window
+    )
+    stats["candidate_pairs"] = len(edges.source)
+    stats["crowded_sources"] = edges.crowded_sources
+    scored = candidates.score(src, led, vocab, edges, tolerance, window)
+    keep = scored.score >= settings.min_score
+    if forbidden:
+        codes = scored.source * len(led) + scored.ledger
+        banned = np.array([s * len(led) + lg for s, lg in forbidden], dtype=np.int64)
+        keep &= ~np.isin(codes, banned)
+    if not keep.all():
+        scored = scored.take(keep)
+    stats["scored_pairs"] = len(scored.source)
+
+    result = assign(
+        scored.source, scored.ledger, scored.score, order_key=src.booking[scored.source]
+    )
+    stats.update(result.stats)
+    out: list[Proposal] = []
+    chosen = result.chosen
+    threshold = settings.auto_accept_threshold
+    ambiguous = result.ambiguous
+    src_free[scored.source[chosen]] = False
+    led_free[scored.ledger[chosen]] = False
+    for start in range(0, len(chosen), _PROPOSAL_CHUNK):
+        # In chunks: 16 columns of Python ints for every chosen pair at once would cost
+        # hundreds of MB at a million rows.
+        part = chosen[start : start + _PROPOSAL_CHUNK]
+        out.extend(
+            _one_to_one_proposals(src, led, vocab, scored, part, ambiguous, tolerance, threshold)
+        )
+    stats["one_to_one"] = len(out)
+    return out
+
+
+def _one_to_one_proposals(
+    src: candidates.Side,
+    led: candidates.Side,
+    vocab: candidates.Vocabulary,
+    scored: candidates.ScoredEdges,
+    chosen: np.ndarray,
+    ambiguous: set[int],
+    tolerance: np.ndarray,
+    threshold: int,
+) -> list[Proposal]:
+    out: list[Proposal] = []
+    key_text_of = vocab.key_text
+    notes, zeros = _NOTES, _ZEROS
+    columns = zip(
+        chosen.tolist(),
+        *(getattr(scored, f)[chosen].tolist() for f in _PROPOSAL_COLUMNS),
+        tolerance[scored.source[chosen]].tolist(),
+        strict=True,
+    )
+    for (
+        e,
+        s,
+        lg,
+        score,
+        a_pts,
+        d_pts,
+        days,
+        via,
+        ref_pts,
+        ref_key,
+        cp_raw,
+        cp_kind,
+        ratio,
+        desc_pts,
+        desc_ratio,
+        tol,
+    ) in columns:
+        s_row, l_row = src.rows[s], led.rows[lg]
+        cp_note = notes.get((cp_kind, ratio)) or _counterparty_note(cp_kind, ratio)
+        key_text = key_text_of(ref_key) if ref_key >= 0 else None
+        difference = s_row.amount - l_row.amount
+        if difference:
+            explanation = pair_explanation(
+                amount_pts=a_pts,
+                difference=difference,
+                tolerance=tol,
+                currency=s_row.currency,
+                date_pts=d_pts,
+                days=days,
+                via_value_date=via,
+                ev=Evidence(ref_pts, key_text, cp_raw, cp_note, desc_pts, desc_ratio),
+            )
+        else:
+            zero = zeros.get(difference.adjusted())  # (a zero is falsy: no `or` here)
+            difference = zero if zero is not None else _shared_zero(difference)
+            explanation = explain_exact_pair(
+                d_pts, days, via, ref_pts, key_text, cp_raw, cp_note, desc_pts, desc_ratio
+            )
+        is_ambiguous = e in ambiguous
+        out.append(
+            Proposal(
+                source_ids=(s_row.id,),
+                ledger_ids=(l_row.id,),
+                shape="one_to_one",
+                score=score,
+                difference=difference,
+                explanation=explanation,
+                ambiguous=is_ambiguous,
+                auto_accept=score >= threshold and not is_ambiguous and not difference,
+            )
+        )
+    return out
+
+
+_PROPOSAL_COLUMNS = (
+    "source",
+    "ledger",
+    "score",
+    "amount_points",
+    "date_points",
+    "days",
+    "via_value",
+    "reference_points",
+    "reference_key",
+    "counterparty_raw",
+    "counterparty_kind",
+    "name_ratio",
+    "description_points",
+    "description_ratio",
+)
+_PROPOSAL_CHUNK = 50_000
+_NOTES: dict[tuple[int, int], str] = {}
+_ZEROS: dict[int, Decimal] = {}
+
+
+def _shared_zero(zero: Decimal) -> Decimal:
+    """One Decimal zero per exponent (`adjusted()` of a zero is its exponent): most
+    proposals are exact, and a million equal zeros would cost ~100 MB."""
+    return _ZEROS.setdefault(zero.adjusted(), zero)
+
+
+def _counterparty_note(kind: int, ratio: int) -> str:
+    note = _NOTES.get((kind, ratio))
+    if note is None:
+        if kind == 1:
+            note = "same IBAN"
+        elif kind == 2:
+            note = name_points(ratio)[1]
+        else:
+            note = NO_NAME
+        _NOTES[(kind, ratio)] = note
+    return note
+
+
+def _proposal(
+    source_ids: tuple[str, ...],
+    ledger_ids: tuple[str, ...],
+    shape: str,
+    score: int,
+    difference: Decimal,
+    explanation: tuple[Criterion, ...],
+    ambiguous: bool,
+    settings: MatchSettings,
+) -> Proposal:
+    return Proposal(
+        source_ids=tuple(sorted(source_ids)),
+        ledger_ids=tuple(sorted(ledger_ids)),
+        shape=shape,  # type: ignore[arg-type]
+        score=score,
+        difference=difference,
+        explanation=explanation,
+        ambiguous=ambiguous,
+        auto_accept=score >= settings.auto_accept_threshold and not ambiguous and difference == 0,
+    )
