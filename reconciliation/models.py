@@ -30,6 +30,7 @@ from ledgers.models import (
     currency_check,
     new_id,
 )
+from ledgers.money import format_amount
 from reconciliation.choices import (
     CloseReason,
     DiscrepancyKind,
@@ -72,6 +73,7 @@ class Run(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # Bumped whenever matching is (re)queued, so a redelivered stale task can tell.
     match_requested_at = models.DateTimeField(null=True, blank=True)
+    match_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -226,7 +228,7 @@ class SourceEntry(models.Model):
         permissions = [("close_sourceentry", "Can close and reopen items")]
 
     def __str__(self) -> str:
-        return f"{self.booking_date} {self.amount} {self.currency}"
+        return f"{self.booking_date} {format_amount(self.amount, self.currency)} {self.currency}"
 
 
 class Match(models.Model):
@@ -375,4 +377,4 @@ class Discrepancy(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind} ({self.status})"
+        return f"{self.get_kind_display()} ({self.get_status_display()})"

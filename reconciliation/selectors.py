@@ -53,3 +53,93 @@ def run_get(*, user: UserLike, run_id: Any) -> Run:
         return run_list(user=user).get(pk=run_id)
     except (Run.DoesNotExist, ValueError, TypeError):
         raise NotFound("Run not found.") from None
+
+
+def _visible(user: UserLike) -> list[Any]:
+    return organization_ids(user)
+
+
+def source_file_list(*, user: UserLike, run: Run) -> QuerySet[SourceFile]:
+    return SourceFile.objects.filter(
+        run=run, ledger__organization_id__in=_visible(user)
+    ).prefetch_related("statements")
+
+
+def source_entry_list(*, user: UserLike) -> QuerySet[SourceEntry]:
+    return SourceEntry.objects.filter(ledger__organization_id__in=_visible(user))
+
+
+def source_entry_get(*, user: UserLike, entry_id: Any) -> SourceEntry:
+    try:
+        return source_entry_list(user=user).select_related("ledger").get(pk=entry_id)
+    except (SourceEntry.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Item not found.") from None
+
+
+def match_list(*, user: UserLike) -> QuerySet[Match]:
+    """Matches with both sides' entries prefetched: a page costs a fixed number of queries."""
+    from django.db.models import Prefetch
+
+    from reconciliation.models import MatchLedgerLink, MatchSourceLink
+
+    return (
+        Match.objects.filter(run__ledger__organization_id__in=_visible(user))
+        .select_related("run__ledger", "created_by", "decided_by")
+        .prefetch_related(
+            Prefetch(
+                "source_links",
+                queryset=MatchSourceLink.objects.select_related("source_entry").order_by(
+                    "source_entry__booking_date", "source_entry_id"
+                ),
+            ),
+            Prefetch(
+                "ledger_links",
+                queryset=MatchLedgerLink.objects.select_related("ledger_entry").order_by(
+                    "ledger_entry__booking_date", "ledger_entry_id"
+                ),
+            ),
+        )
+    )
+
+
+def match_get(*, user: UserLike, match_id: Any) -> Match:
+    try:
+        return match_list(user=user).get(pk=match_id)
+    except (Match.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Match not found.") from None
+
+
+def discrepancy_list(*, user: UserLike) -> QuerySet[Discrepancy]:
+    return Discrepancy.objects.filter(
+        run__ledger__organization_id__in=_visible(user)
+    ).select_related("run__ledger")
+
+
+def discrepancy_get(*, user: UserLike, discrepancy_id: Any) -> Discrepancy:
+    try:
+        return discrepancy_list(user=user).get(pk=discrepancy_id)
+    except (Discrepancy.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Discrepancy not found.") from None
+
+
+def run_gl_entries(*, run: Run, only_unlinked: bool) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account), with their live link, if any.
+
+    gl-only: not linked by a non-rejected match in this or any other run.
+    """
+    from django.db.models import CharField, Exists, UUIDField
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
+    if run.account_id:
+        qs = qs.filter(account_id=run.account_id)
+    live = MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True)
+    if only_unlinked:
+        return qs.exclude(Exists(live))
+    return qs.annotate(
+        link_match_id=Subquery(live.values("match_id")[:1], output_field=UUIDField()),
+        link_match_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
+        link_run_id=Subquery(live.values("match__run_id")[:1], output_field=UUIDField()),
+    )

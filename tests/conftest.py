@@ -9,13 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from hypothesis import HealthCheck, settings
-from rest_framework.test import APIClient
 
-from ledgers.choices import MembershipRole
-from ledgers.services import user_setup
 from tests.fixture_paths import FIXTURES_DIR
+
+# Django-dependent imports live inside the fixtures: the pure parser and matcher tests run
+# from this same tree without Django settings (and must stay able to).
 
 settings.register_profile(
     "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -27,6 +26,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 def _is_postgres() -> bool:
     from django.conf import settings as django_settings
 
+    if not django_settings.configured:
+        return False
     return django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
@@ -42,6 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_report_header(config: pytest.Config) -> str:
     from django.conf import settings as django_settings
 
+    if not django_settings.configured:
+        return "database: none (Django not configured)"
     engine = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     if engine == "sqlite3":
         return "database: SQLite fallback -- PostgreSQL-only tests are SKIPPED"
@@ -55,6 +58,9 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture
 def cast(db: None) -> dict[str, object]:
+    from ledgers.choices import MembershipRole
+    from ledgers.services import user_setup
+
     people = {}
     for name, org, role in [
         ("alice", "Org A", MembershipRole.ADMIN),
@@ -85,7 +91,9 @@ def org_b(cast: dict[str, tuple]) -> object:
 
 
 @pytest.fixture
-def api_client_for(cast: dict[str, tuple]) -> Callable[[str | None], APIClient]:
+def api_client_for(cast: dict[str, tuple]) -> Callable[[str | None], object]:
+    from rest_framework.test import APIClient
+
     def make(name: str | None) -> APIClient:
         client = APIClient()
         if name is not None:
@@ -156,6 +164,8 @@ def gl_payload(n: int, *, prefix: str = "GL", amount: str = "100.00") -> list[di
 
 @pytest.fixture
 def is_postgres(db: None) -> bool:
+    from django.db import connection
+
     return connection.vendor == "postgresql"
 
 
@@ -184,3 +194,75 @@ def concurrently() -> Callable[..., list[object]]:
             return list(pool.map(call, range(n)))
 
     return run
+
+
+WORLD_CSV = b"""Booking date,Amount,Reference,Description,Counterparty
+2026-11-02,100.00,INV-1001,Invoice 1001,ACME GmbH
+2026-11-03,97.50,INV-1002,Invoice 1002 less fee,Beta AG
+2026-11-04,42.00,,Unknown credit,Somebody
+2026-11-05,13.00,,Bank charge refund,Bank
+2026-11-06,77.00,,Transfer,Gamma Ltd
+"""
+
+
+@pytest.fixture
+def world(alice_ledger: object, alice: object) -> dict[str, object]:
+    """A small reconciled run of alice's: one accepted match, one suggested (fee), one free
+    item with a missing_in_ledger discrepancy, one closed item, one free item and a free GL
+    entry that only a person can pair."""
+    import datetime as dt
+    import io
+
+    from ledgers.services import LedgerEntryInput, ledger_entries_create
+    from reconciliation.models import Discrepancy, Match, SourceEntry
+    from reconciliation.services.imports import source_file_upload
+    from reconciliation.services.matches import source_entry_close
+    from reconciliation.services.matching import run_auto_match
+    from reconciliation.services.runs import run_create
+
+    alice_ledger.amount_tolerance_abs = Decimal("5")
+    alice_ledger.save()
+
+    def gl(ext: str, amount: str, day: int, ref: str, party: str) -> LedgerEntryInput:
+        return LedgerEntryInput(
+            external_id=ext,
+            amount=Decimal(amount),
+            currency="EUR",
+            booking_date=dt.date(2026, 11, day),
+            reference=ref,
+            counterparty=party,
+        )
+
+    entries = ledger_entries_create(
+        ledger=alice_ledger,
+        items=[
+            gl("GL-1", "100.00", 2, "INV-1001", "ACME GmbH"),
+            gl("GL-2", "100.00", 3, "INV-1002", "Beta AG"),
+            gl("GL-3", "77.00", 25, "", "Gamma Ltd"),
+        ],
+        actor=alice,
+    ).entries
+    run = run_create(ledger=alice_ledger, actor=alice, note="world")
+    result = source_file_upload(
+        run=run,
+        stream=io.BytesIO(WORLD_CSV),
+        filename="world.csv",
+        size=len(WORLD_CSV),
+        actor=alice,
+    )
+    run_auto_match(run=run, actor=alice)
+    items = {e.description.split()[0]: e for e in SourceEntry.objects.filter(run=run)}
+    closed = source_entry_close(
+        entry=items["Bank"], ledger_id=alice_ledger.pk, reason="bank_error", actor=alice
+    )
+    return {
+        "run": run,
+        "file": result.source_file,
+        "accepted": Match.objects.get(run=run, status="accepted"),
+        "suggested": Match.objects.get(run=run, status="suggested"),
+        "free_item": items["Unknown"],
+        "transfer_item": items["Transfer"],
+        "closed_item": closed,
+        "free_gl": entries[2],
+        "discrepancy": Discrepancy.objects.get(run=run, source_entry=items["Unknown"]),
+    }

@@ -162,6 +162,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "reconciliation.choices.RunStatus",
+        "MatchStatusEnum": "reconciliation.choices.MatchStatus",
+        "ItemMatchStatusEnum": "reconciliation.choices.SourceEntryMatchStatus",
+        "SourceFileStatusEnum": "reconciliation.choices.SourceFileStatus",
+        "DiscrepancyStatusEnum": "reconciliation.choices.DiscrepancyStatus",
+        "CloseReasonEnum": "reconciliation.choices.CloseReason",
+        "ReconciliationStatusEnum": "ledgers.choices.ReconciliationStatus",
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
         ),

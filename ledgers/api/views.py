@@ -50,14 +50,14 @@ class AuthTokenView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth_token"
 
+    def get_authenticate_header(self, request: Request) -> str:
+        return "Token"  # wrong credentials are a 401 with a challenge, not a 403
+
     @extend_schema(
         request=AuthTokenInputSerializer,
         responses={200: AuthTokenSerializer, 401: OpenApiResponse(description="Wrong credentials")},
         auth=[],
     )
-    def get_authenticate_header(self, request: Request) -> str:
-        return "Token"  # wrong credentials are a 401 with a challenge, not a 403
-
     def post(self, request: Request) -> Response:
         data = AuthTokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

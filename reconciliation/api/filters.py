@@ -1,9 +1,22 @@
 from __future__ import annotations
 
 import django_filters as filters
+from django.db.models import Q, QuerySet
 
-from reconciliation.choices import RunMode, RunStatus
-from reconciliation.models import Run
+from ledgers.choices import ReconciliationStatus
+from ledgers.models import AuditEvent, LedgerEntry
+from reconciliation.choices import (
+    DiscrepancyKind,
+    DiscrepancySeverity,
+    DiscrepancyStatus,
+    MatchKind,
+    MatchShape,
+    MatchStatus,
+    RunMode,
+    RunStatus,
+    SourceEntryMatchStatus,
+)
+from reconciliation.models import Discrepancy, Match, Run, SourceEntry
 
 
 class RunFilterSet(filters.FilterSet):
@@ -20,3 +33,87 @@ class RunFilterSet(filters.FilterSet):
     class Meta:
         model = Run
         fields = ["ledger_id", "account_id", "status", "mode"]
+
+
+class SourceEntryFilterSet(filters.FilterSet):
+    match_status = filters.MultipleChoiceFilter(choices=SourceEntryMatchStatus.choices)
+    amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
+    booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
+    currency = filters.CharFilter(field_name="currency")
+    is_reversal = filters.BooleanFilter()
+    source_file_id = filters.UUIDFilter(field_name="source_file_id")
+    search = filters.CharFilter(method="filter_search", max_length=200)
+
+    class Meta:
+        model = SourceEntry
+        fields = ["match_status", "currency", "is_reversal", "source_file_id"]
+
+    def filter_search(
+        self, queryset: QuerySet[SourceEntry], name: str, value: str
+    ) -> QuerySet[SourceEntry]:
+        return queryset.filter(
+            Q(reference__icontains=value)
+            | Q(description__icontains=value)
+            | Q(counterparty_name__icontains=value)
+            | Q(bank_reference__icontains=value)
+            | Q(end_to_end_id__icontains=value)
+            | Q(creditor_reference__icontains=value)
+        )
+
+
+class MatchFilterSet(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=MatchStatus.choices)
+    kind = filters.ChoiceFilter(choices=MatchKind.choices)
+    shape = filters.ChoiceFilter(choices=MatchShape.choices)
+    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+    is_ambiguous = filters.BooleanFilter()
+
+    class Meta:
+        model = Match
+        fields = ["status", "kind", "shape", "is_ambiguous"]
+
+
+class DiscrepancyFilterSet(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=DiscrepancyStatus.choices)
+    severity = filters.MultipleChoiceFilter(choices=DiscrepancySeverity.choices)
+    kind = filters.MultipleChoiceFilter(choices=DiscrepancyKind.choices)
+
+    class Meta:
+        model = Discrepancy
+        fields = ["status", "severity", "kind"]
+
+
+class RunGlFilterSet(filters.FilterSet):
+    booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
+    booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
+    amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    reconciliation_status = filters.ChoiceFilter(choices=ReconciliationStatus.choices)
+    search = filters.CharFilter(method="filter_search", max_length=200)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["reconciliation_status"]
+
+    def filter_search(
+        self, queryset: QuerySet[LedgerEntry], name: str, value: str
+    ) -> QuerySet[LedgerEntry]:
+        return queryset.filter(
+            Q(reference__icontains=value)
+            | Q(description__icontains=value)
+            | Q(counterparty__icontains=value)
+            | Q(external_id__icontains=value)
+        )
+
+
+class AuditEventFilterSet(filters.FilterSet):
+    action = filters.CharFilter()
+    subject_type = filters.CharFilter()
+    subject_id = filters.UUIDFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "subject_type", "subject_id"]

@@ -2,11 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledgers.api.fields import AmountField, StrictFieldsMixin
-from reconciliation.choices import MatchStatus, RunMode, RunSourceType, SourceEntryMatchStatus
-from reconciliation.models import Run
+from reconciliation.choices import (
+    CloseReason,
+    DiscrepancyStatus,
+    MatchStatus,
+    RunMode,
+    RunSourceType,
+    SourceEntryMatchStatus,
+    SourceFileFormat,
+)
+from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile
 
 
 class RunMatchSettingsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
@@ -105,3 +114,304 @@ class RunSerializer(serializers.ModelSerializer[Run]):
             "closed_at",
         ]
         read_only_fields = fields
+
+
+# --- source files -------------------------------------------------------------------------
+
+
+class StatementSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    index = serializers.IntegerField()
+    statement_id = serializers.CharField()
+    account = serializers.CharField(source="account_key")
+    currency = serializers.CharField()
+    electronic_sequence = serializers.IntegerField(allow_null=True)
+    legal_sequence = serializers.IntegerField(allow_null=True)
+    period_from = serializers.DateField(allow_null=True)
+    period_to = serializers.DateField(allow_null=True)
+    opening_balance = AmountField(allow_null=True)
+    opening_date = serializers.DateField(allow_null=True)
+    closing_balance = AmountField(allow_null=True)
+    closing_date = serializers.DateField(allow_null=True)
+    entry_count = serializers.IntegerField()
+    entry_sum = AmountField()
+
+
+class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
+    run_id = serializers.UUIDField(read_only=True)
+    imported = serializers.IntegerField(source="imported_count", read_only=True)
+    skipped = serializers.IntegerField(source="skipped_count", read_only=True)
+    statements = StatementSerializer(many=True, read_only=True)
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = SourceFile
+        fields = [
+            "id",
+            "run_id",
+            "filename",
+            "format",
+            "status",
+            "sha256",
+            "size_bytes",
+            "imported",
+            "skipped_duplicates",
+            "skipped",
+            "error",
+            "warnings",
+            "csv_mapping",
+            "statements",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SourceUploadInputSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(allow_empty_file=True)
+    idempotency_key = serializers.CharField(max_length=255, required=False)
+    format = serializers.ChoiceField(choices=SourceFileFormat.choices, required=False)
+    mapping = serializers.JSONField(required=False)
+    allow_duplicate = serializers.BooleanField(required=False, default=False)
+
+
+class SourceUploadResultSerializer(serializers.Serializer[Any]):
+    source_file = serializers.DictField(child=serializers.CharField())
+    imported = serializers.IntegerField()
+    skipped_duplicates = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    format = serializers.CharField()
+    warnings = serializers.ListField(child=serializers.DictField())
+    run_status = serializers.CharField()
+
+
+# --- items --------------------------------------------------------------------------------
+
+
+class SourceEntrySerializer(serializers.ModelSerializer[SourceEntry]):
+    run_id = serializers.UUIDField(read_only=True)
+    source_file_id = serializers.UUIDField(read_only=True)
+    ledger_id = serializers.UUIDField(read_only=True)
+    amount = AmountField(read_only=True)
+    closed_by = serializers.CharField(source="closed_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = SourceEntry
+        fields = [
+            "id",
+            "run_id",
+            "source_file_id",
+            "ledger_id",
+            "line",
+            "booking_date",
+            "value_date",
+            "amount",
+            "currency",
+            "excess_precision",
+            "reference",
+            "bank_reference",
+            "entry_reference",
+            "end_to_end_id",
+            "creditor_reference",
+            "description",
+            "counterparty_name",
+            "counterparty_iban",
+            "bank_transaction_code",
+            "is_reversal",
+            "batch_count",
+            "details",
+            "match_status",
+            "close_reason",
+            "close_note",
+            "closed_by",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class ItemCloseInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    ledger_id = serializers.UUIDField()
+    reason = serializers.ChoiceField(choices=CloseReason.choices)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class NoteInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class OptionalNoteInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+# --- matches ------------------------------------------------------------------------------
+
+
+class _MatchSideEntry(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    booking_date = serializers.DateField()
+    value_date = serializers.DateField(allow_null=True)
+    amount = AmountField()
+    currency = serializers.CharField()
+    reference = serializers.CharField()
+    description = serializers.CharField()
+
+
+class _MatchSourceEntry(_MatchSideEntry):
+    counterparty_name = serializers.CharField()
+    counterparty_iban = serializers.CharField()
+    match_status = serializers.CharField()
+
+
+class _MatchLedgerEntry(_MatchSideEntry):
+    external_id = serializers.CharField()
+    counterparty = serializers.CharField()
+    reconciliation_status = serializers.CharField()
+
+
+class MatchSerializer(serializers.ModelSerializer[Match]):
+    run_id = serializers.UUIDField(read_only=True)
+    source_entry_ids = serializers.SerializerMethodField()
+    ledger_entry_ids = serializers.SerializerMethodField()
+    source_entries = serializers.SerializerMethodField()
+    ledger_entries = serializers.SerializerMethodField()
+    source_total = AmountField(read_only=True)
+    ledger_total = AmountField(read_only=True)
+    difference = AmountField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = Match
+        fields = [
+            "id",
+            "run_id",
+            "status",
+            "kind",
+            "shape",
+            "score",
+            "is_ambiguous",
+            "currency",
+            "source_entry_ids",
+            "ledger_entry_ids",
+            "source_total",
+            "ledger_total",
+            "difference",
+            "explanation",
+            "note",
+            "source_entries",
+            "ledger_entries",
+            "created_by",
+            "created_at",
+            "decided_by",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+    def get_source_entry_ids(self, match: Match) -> list[str]:
+        return [str(link.source_entry_id) for link in match.source_links.all()]
+
+    def get_ledger_entry_ids(self, match: Match) -> list[str]:
+        return [str(link.ledger_entry_id) for link in match.ledger_links.all()]
+
+    @extend_schema_field(_MatchSourceEntry(many=True))
+    def get_source_entries(self, match: Match) -> Any:
+        return _MatchSourceEntry(
+            [link.source_entry for link in match.source_links.all()], many=True
+        ).data
+
+    @extend_schema_field(_MatchLedgerEntry(many=True))
+    def get_ledger_entries(self, match: Match) -> Any:
+        return _MatchLedgerEntry(
+            [link.ledger_entry for link in match.ledger_links.all()], many=True
+        ).data
+
+
+class ManualMatchInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    source_entry_ids = serializers.ListField(
+        child=serializers.UUIDField(), min_length=1, max_length=500
+    )
+    ledger_entry_ids = serializers.ListField(
+        child=serializers.UUIDField(), min_length=1, max_length=500
+    )
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AutoMatchResultSerializer(serializers.Serializer[Any]):
+    matched = serializers.IntegerField()
+    suggested = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    discrepancies = serializers.IntegerField()
+
+
+class ReconcileResultSerializer(serializers.Serializer[Any]):
+    runs = serializers.IntegerField()
+    matched = serializers.IntegerField()
+
+
+# --- GL views and discrepancies -----------------------------------------------------------
+
+
+class RunGlEntrySerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    ledger_id = serializers.UUIDField()
+    account_id = serializers.UUIDField(allow_null=True)
+    external_id = serializers.CharField()
+    amount = AmountField()
+    currency = serializers.CharField()
+    booking_date = serializers.DateField()
+    value_date = serializers.DateField(allow_null=True)
+    reference = serializers.CharField()
+    description = serializers.CharField()
+    counterparty = serializers.CharField()
+    reconciliation_status = serializers.CharField()
+
+
+class RunGlEntryWithLinkSerializer(RunGlEntrySerializer):
+    link_state = serializers.SerializerMethodField()
+    match_id = serializers.UUIDField(source="link_match_id", allow_null=True)
+    match_run_id = serializers.UUIDField(source="link_run_id", allow_null=True)
+
+    def get_link_state(self, entry: Any) -> str:
+        """`unlinked`, or the live match's status (`suggested`/`accepted`)."""
+        return entry.link_match_status or "unlinked"
+
+
+class DiscrepancySerializer(serializers.ModelSerializer[Discrepancy]):
+    run_id = serializers.UUIDField(read_only=True)
+    source_entry_id = serializers.UUIDField(read_only=True, allow_null=True)
+    ledger_entry_id = serializers.UUIDField(read_only=True, allow_null=True)
+    match_id = serializers.UUIDField(read_only=True, allow_null=True)
+    statement_id = serializers.UUIDField(read_only=True, allow_null=True)
+    amount = AmountField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Discrepancy
+        fields = [
+            "id",
+            "run_id",
+            "kind",
+            "status",
+            "severity",
+            "amount",
+            "currency",
+            "source_entry_id",
+            "ledger_entry_id",
+            "match_id",
+            "statement_id",
+            "message",
+            "note",
+            "created_at",
+            "updated_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields
+
+
+class DiscrepancyUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=DiscrepancyStatus.choices, required=False)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Send status and/or note.")
+        return attrs

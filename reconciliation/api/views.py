@@ -9,22 +9,74 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api import KeysetPagination, LimitOffsetPagination
 from ledgers.api.base import TenantViewSet
 from ledgers.api.idempotency import idempotency_key_from, run_idempotently
+from ledgers.api.serializers import AuditEventSerializer
 from ledgers.choices import MembershipRole
-from ledgers.selectors import account_get, ledger_get
-from reconciliation.api.filters import RunFilterSet
+from ledgers.exceptions import NotFound
+from ledgers.models import AuditEvent, LedgerEntry
+from ledgers.selectors import account_get, audit_event_list, ledger_get
+from reconciliation.api.filters import (
+    AuditEventFilterSet,
+    DiscrepancyFilterSet,
+    MatchFilterSet,
+    RunFilterSet,
+    RunGlFilterSet,
+    SourceEntryFilterSet,
+)
 from reconciliation.api.serializers import (
+    AutoMatchResultSerializer,
+    DiscrepancySerializer,
+    DiscrepancyUpdateInputSerializer,
+    ItemCloseInputSerializer,
+    ManualMatchInputSerializer,
+    MatchSerializer,
+    NoteInputSerializer,
+    OptionalNoteInputSerializer,
+    ReconcileResultSerializer,
     RunCloseInputSerializer,
     RunCreateInputSerializer,
+    RunGlEntrySerializer,
+    RunGlEntryWithLinkSerializer,
     RunSerializer,
     RunUpdateInputSerializer,
+    SourceEntrySerializer,
+    SourceFileSerializer,
+    SourceUploadInputSerializer,
+    SourceUploadResultSerializer,
 )
-from reconciliation.models import Run
-from reconciliation.selectors import run_get, run_list
+from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile
+from reconciliation.selectors import (
+    discrepancy_list,
+    match_get,
+    match_list,
+    run_get,
+    run_gl_entries,
+    run_list,
+    source_entry_list,
+    source_file_list,
+)
+from reconciliation.services.imports import (
+    csv_mapping_from,
+    file_sha256,
+    source_file_delete,
+    source_file_upload,
+)
+from reconciliation.services.matches import (
+    discrepancy_update,
+    match_accept,
+    match_create_manual,
+    match_reject,
+    match_update_note,
+    source_entry_close,
+    source_entry_reopen,
+)
+from reconciliation.services.matching import ledger_reconcile, run_auto_match
 from reconciliation.services.runs import run_close, run_create, run_delete, run_update_note
 
 
@@ -103,3 +155,323 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
         data.is_valid(raise_exception=True)
         run = run_close(run=self.get_object(), actor=request.user, note=data.validated_data["note"])
         return self._render(run)
+
+
+class RunChildViewSet(TenantViewSet):
+    """Lists and actions under RUNS/{run_pk}/...: the run is resolved (404 for other tenants)
+    and role-checked before anything else."""
+
+    pagination_class = KeysetPagination
+
+    def run(self) -> Run:
+        if not hasattr(self, "_run"):
+            run = run_get(user=self.request.user, run_id=self.kwargs["run_pk"])
+            self.require(run.ledger.organization_id)
+            self._run = run
+        return self._run
+
+    def organization_id_of(self, obj: Any) -> uuid.UUID:
+        return self.run().ledger.organization_id
+
+    def fake(self) -> bool:
+        return bool(getattr(self, "swagger_fake_view", False))
+
+
+class RunSourceFileViewSet(mixins.ListModelMixin, RunChildViewSet):
+    serializer_class = SourceFileSerializer
+    pagination_class = LimitOffsetPagination
+    action_roles = {"upload": MembershipRole.REVIEWER, "destroy": MembershipRole.ADMIN}
+    ordering_fields = ["created_at", "filename", "status"]
+    ordering = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[SourceFile]:
+        if self.fake():
+            return SourceFile.objects.none()
+        return source_file_list(user=self.request.user, run=self.run())
+
+    @extend_schema(
+        request={"multipart/form-data": SourceUploadInputSerializer},
+        responses={201: SourceUploadResultSerializer},
+        description="Upload one statement (camt.053 or CSV, detected from the content). "
+        "413 over the size limit, 415 for anything that is not a statement, 409 "
+        "`duplicate_file` for a file already imported into this ledger, 422 for a statement "
+        "that cannot be parsed (the failed file's id is in `source_file`).",
+    )
+    def upload(self, request: Request, run_pk: str) -> Response:
+        run = self.run()
+        data = SourceUploadInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        upload = values["file"]
+        mapping = csv_mapping_from(values["mapping"]) if values.get("mapping") is not None else None
+        key = idempotency_key_from(request, values.get("idempotency_key"))
+        sha256 = file_sha256(upload.file) if key else ""
+        payload = {
+            "run": str(run.pk),
+            "sha256": sha256,
+            "filename": upload.name,
+            "format": values.get("format"),
+            "mapping": values.get("mapping"),
+            "allow_duplicate": values["allow_duplicate"],
+        }
+
+        def handler() -> Response:
+            result = source_file_upload(
+                run=run,
+                stream=upload.file,
+                filename=upload.name or "statement",
+                size=upload.size,
+                file_format=values.get("format"),
+                mapping=mapping,
+                allow_duplicate=values["allow_duplicate"],
+                actor=request.user,
+            )
+            body = {
+                "source_file": {"id": str(result.source_file.pk), "run_id": str(run.pk)},
+                "imported": result.imported,
+                "skipped_duplicates": result.skipped_duplicates,
+                "skipped": result.skipped,
+                "format": result.source_file.format,
+                "warnings": result.warnings[:50],
+                "run_status": Run.objects.values_list("status", flat=True).get(pk=run.pk),
+            }
+            return Response(body, status=status.HTTP_201_CREATED)
+
+        return run_idempotently(
+            request=request,
+            organization_id=run.ledger.organization_id,
+            key=key,
+            payload=payload,
+            handler=handler,
+        )
+
+    @extend_schema(request=None, responses={204: None})
+    def destroy(self, request: Request, run_pk: str, pk: str) -> Response:
+        source_file = get_object_or_404(self.get_queryset(), pk=pk)
+        source_file_delete(source_file=source_file, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RunMatchingViewSet(RunChildViewSet):
+    action_roles = {"auto_match": MembershipRole.REVIEWER, "manual_match": MembershipRole.REVIEWER}
+
+    @extend_schema(request=None, responses={200: AutoMatchResultSerializer})
+    def auto_match(self, request: Request, run_pk: str) -> Response:
+        result = run_auto_match(run=self.run(), actor=request.user)
+        return Response(AutoMatchResultSerializer(result).data)
+
+    @extend_schema(request=ManualMatchInputSerializer, responses={201: MatchSerializer})
+    def manual_match(self, request: Request, run_pk: str) -> Response:
+        data = ManualMatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        match = match_create_manual(run=self.run(), actor=request.user, **data.validated_data)
+        return Response(
+            MatchSerializer(match_get(user=request.user, match_id=match.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class RunMatchListViewSet(mixins.ListModelMixin, RunChildViewSet):
+    serializer_class = MatchSerializer
+    filterset_class = MatchFilterSet
+    ordering_fields = ["created_at", "score", "status", "difference"]
+    ordering = ["-score"]
+    keyset_fields = ("created_at", "id")
+
+    def get_queryset(self) -> QuerySet[Match]:
+        if self.fake():
+            return Match.objects.none()
+        return match_list(user=self.request.user).filter(run=self.run())
+
+
+class RunItemListViewSet(mixins.ListModelMixin, RunChildViewSet):
+    serializer_class = SourceEntrySerializer
+    filterset_class = SourceEntryFilterSet
+    ordering_fields = ["booking_date", "amount", "line", "match_status"]
+    ordering = ["booking_date"]
+    keyset_fields = ("booking_date", "id")
+
+    def get_queryset(self) -> QuerySet[SourceEntry]:
+        if self.fake():
+            return SourceEntry.objects.none()
+        return (
+            source_entry_list(user=self.request.user)
+            .filter(run=self.run())
+            .select_related("closed_by")
+        )
+
+
+class RunGlOnlyViewSet(mixins.ListModelMixin, RunChildViewSet):
+    serializer_class = RunGlEntrySerializer
+    filterset_class = RunGlFilterSet
+    ordering_fields = ["booking_date", "amount", "external_id"]
+    ordering = ["booking_date"]
+    keyset_fields = ("booking_date", "id")
+    only_unlinked = True
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if self.fake():
+            return LedgerEntry.objects.none()
+        return run_gl_entries(run=self.run(), only_unlinked=self.only_unlinked)
+
+
+class RunGlAllViewSet(RunGlOnlyViewSet):
+    serializer_class = RunGlEntryWithLinkSerializer
+    only_unlinked = False
+
+
+class RunDiscrepancyListViewSet(mixins.ListModelMixin, RunChildViewSet):
+    serializer_class = DiscrepancySerializer
+    filterset_class = DiscrepancyFilterSet
+    ordering_fields = ["created_at", "severity", "amount", "kind", "status"]
+    ordering = ["created_at"]
+    keyset_fields = ("created_at", "id")
+
+    def get_queryset(self) -> QuerySet[Discrepancy]:
+        if self.fake():
+            return Discrepancy.objects.none()
+        return discrepancy_list(user=self.request.user).filter(run=self.run())
+
+
+class RunEventListViewSet(mixins.ListModelMixin, TenantViewSet):
+    """The audit trail of a run; readable after the run was deleted (events keep plain ids)."""
+
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilterSet
+    ordering_fields = ["created_at"]
+    ordering = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        if getattr(self, "swagger_fake_view", False):
+            return AuditEvent.objects.none()
+        events = audit_event_list(user=self.request.user).filter(run_id=self.kwargs["run_pk"])
+        first = events.order_by("created_at").select_related(None).only("organization_id").first()
+        if first is None:
+            raise NotFound("Run not found.")
+        self.require(first.organization_id)
+        return events
+
+
+class MatchViewSet(TenantViewSet):
+    serializer_class = MatchSerializer
+    action_roles = {
+        "accept": MembershipRole.REVIEWER,
+        "reject": MembershipRole.REVIEWER,
+        "note": MembershipRole.REVIEWER,
+    }
+
+    def get_queryset(self) -> QuerySet[Match]:
+        return match_list(user=self.request.user)
+
+    def organization_id_of(self, obj: Match) -> uuid.UUID:
+        return obj.run.ledger.organization_id
+
+    def _render(self, match: Match) -> Response:
+        return Response(MatchSerializer(match_get(user=self.request.user, match_id=match.pk)).data)
+
+    @extend_schema(request=OptionalNoteInputSerializer, responses={200: MatchSerializer})
+    def accept(self, request: Request, pk: str) -> Response:
+        data = OptionalNoteInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return self._render(
+            match_accept(
+                match=self.get_object(), actor=request.user, note=data.validated_data["note"]
+            )
+        )
+
+    @extend_schema(request=OptionalNoteInputSerializer, responses={200: MatchSerializer})
+    def reject(self, request: Request, pk: str) -> Response:
+        data = OptionalNoteInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return self._render(
+            match_reject(
+                match=self.get_object(), actor=request.user, note=data.validated_data["note"]
+            )
+        )
+
+    @extend_schema(request=NoteInputSerializer, responses={200: MatchSerializer})
+    def note(self, request: Request, pk: str) -> Response:
+        data = NoteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._render(
+            match_update_note(
+                match=self.get_object(), actor=request.user, note=data.validated_data["note"]
+            )
+        )
+
+
+class ItemViewSet(TenantViewSet):
+    serializer_class = SourceEntrySerializer
+    action_roles = {"close": MembershipRole.REVIEWER, "reopen": MembershipRole.REVIEWER}
+
+    def get_queryset(self) -> QuerySet[SourceEntry]:
+        return source_entry_list(user=self.request.user).select_related("ledger", "closed_by")
+
+    def organization_id_of(self, obj: SourceEntry) -> uuid.UUID:
+        return obj.ledger.organization_id
+
+    def _render(self, entry: SourceEntry) -> Response:
+        return Response(SourceEntrySerializer(self.get_queryset().get(pk=entry.pk)).data)
+
+    @extend_schema(request=ItemCloseInputSerializer, responses={200: SourceEntrySerializer})
+    def close(self, request: Request, pk: str) -> Response:
+        entry = self.get_object()
+        data = ItemCloseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._render(
+            source_entry_close(entry=entry, actor=request.user, **data.validated_data)
+        )
+
+    @extend_schema(request=OptionalNoteInputSerializer, responses={200: SourceEntrySerializer})
+    def reopen(self, request: Request, pk: str) -> Response:
+        entry = self.get_object()
+        data = OptionalNoteInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return self._render(
+            source_entry_reopen(entry=entry, actor=request.user, note=data.validated_data["note"])
+        )
+
+
+class DiscrepancyViewSet(TenantViewSet):
+    serializer_class = DiscrepancySerializer
+    action_roles = {"partial_update": MembershipRole.REVIEWER}
+
+    def get_queryset(self) -> QuerySet[Discrepancy]:
+        return discrepancy_list(user=self.request.user)
+
+    def organization_id_of(self, obj: Discrepancy) -> uuid.UUID:
+        return obj.run.ledger.organization_id
+
+    @extend_schema(request=DiscrepancyUpdateInputSerializer, responses={200: DiscrepancySerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        discrepancy = self.get_object()
+        data = DiscrepancyUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        updated = discrepancy_update(
+            discrepancy=discrepancy,
+            actor=request.user,
+            status=data.validated_data.get("status"),
+            note=data.validated_data.get("note"),
+        )
+        return Response(DiscrepancySerializer(updated).data)
+
+
+class LegacyReconcileViewSet(TenantViewSet):
+    """Deprecated ledger-level trigger: auto-match every open run of the ledger."""
+
+    action_roles = {"reconcile": MembershipRole.REVIEWER}
+
+    @extend_schema(
+        request=None,
+        responses={200: ReconcileResultSerializer},
+        deprecated=True,
+        description="Deprecated: use POST .../runs/{runID}/auto-match. Runs auto-match "
+        "for every pending or completed run of the ledger that has unmatched entries.",
+    )
+    def reconcile(self, request: Request, ledger_pk: str) -> Response:
+        ledger = ledger_get(user=request.user, ledger_id=ledger_pk)
+        self.require(ledger.organization_id)
+        result = ledger_reconcile(ledger=ledger, actor=request.user)
+        return Response(
+            {"runs": result.runs, "matched": result.matched}, headers={"Deprecation": "true"}
+        )

@@ -92,11 +92,8 @@ class Command(BaseCommand):
 
     def _demo_run(self, *, ledger: Ledger, account: Account, user: Any) -> None:
         """A November run with the demo statement imported and auto-matched (once)."""
-        try:
-            from reconciliation.services.imports import source_file_upload_path
-        except ImportError:  # the import service arrives with statement import
-            return
         from reconciliation.models import Run
+        from reconciliation.services.imports import source_file_upload_path
         from reconciliation.services.runs import run_create
 
         if Run.objects.filter(ledger=ledger).exists():

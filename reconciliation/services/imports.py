@@ -1,0 +1,840 @@
+"""Statement import: one upload = one source file = one transaction (DESIGN.md §1).
+
+Flow: closed run -> 409; too large -> 413; same bytes already in the ledger -> 409
+`duplicate_file`; format from content (not the name) -> 415 for anything that is not a
+statement; then parse and write every entry in one transaction, or none. A file that
+fails is still recorded (`status: failed`, the error naming line/row/element) in a
+transaction of its own after the import's rollback, so the client always gets an id.
+
+Entries stream from the parser straight into the database in batches (COPY on
+PostgreSQL, bulk_create elsewhere), so memory stays flat however long the statement is.
+Overlapping statements: an entry already imported for the same account (by the bank's
+own reference, else by a fingerprint with an occurrence number) is skipped and counted;
+two genuinely identical rows of one file get occurrence 1 and 2 and are both kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from psycopg import postgres, pq
+from psycopg.adapt import Dumper
+
+from ledgers.exceptions import Conflict, Invalid, TooLarge, Unprocessable, UnsupportedFormat
+from reconciliation.choices import (
+    RunMode,
+    RunStatus,
+    SourceEntryMatchStatus,
+    SourceFileFormat,
+    SourceFileStatus,
+)
+from reconciliation.models import Run, SourceEntry, SourceFile, Statement
+from reconciliation.parsers.types import (
+    CsvMapping,
+    ParsedEntry,
+    ParseError,
+    StatementReader,
+    UnsupportedFormatError,
+)
+from reconciliation.services.runs import run_audit, run_lock, run_validate_open
+
+logger = logging.getLogger(__name__)
+
+HEAD_BYTES = 64 * 1024
+BATCH_ROWS = 5000
+MAX_DESCRIPTION = 4000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportResult:
+    source_file: SourceFile
+    imported: int
+    skipped_duplicates: int
+    skipped: int
+    warnings: list[dict[str, Any]]
+
+
+def file_sha256(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(partial(stream.read, 1 << 20), b""):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+def csv_mapping_from(data: Any) -> CsvMapping:
+    """A CsvMapping from client JSON; unknown keys or wrong types are a 400 naming them."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise Invalid(
+                "mapping is not valid JSON.", code="mapping_invalid", attr="mapping"
+            ) from None
+    if not isinstance(data, dict):
+        raise Invalid("mapping must be a JSON object.", code="mapping_invalid", attr="mapping")
+    known = {f.name: f for f in fields(CsvMapping)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise Invalid(
+            f"Unknown mapping keys: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.",
+            code="mapping_invalid",
+            attr="mapping",
+        )
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name == "description":
+            if isinstance(value, str):
+                value = (value,)
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise Invalid(
+                    "mapping.description must be a column or a list of columns.",
+                    code="mapping_invalid",
+                    attr="mapping.description",
+                )
+            values[name] = tuple(value)
+        elif name == "invert_sign":
+            if not isinstance(value, bool):
+                raise Invalid(
+                    "mapping.invert_sign must be true or false.",
+                    code="mapping_invalid",
+                    attr="mapping.invert_sign",
+                )
+            values[name] = value
+        elif name == "header_row":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise Invalid(
+                    "mapping.header_row must be a positive line number.",
+                    code="mapping_invalid",
+                    attr="mapping.header_row",
+                )
+            values[name] = value
+        elif value is not None:
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise Invalid(
+                    f"mapping.{name} must be a string.",
+                    code="mapping_invalid",
+                    attr=f"mapping.{name}",
+                )
+            values[name] = str(value)
+    if values.get("decimal_separator") not in (None, ".", ","):
+        raise Invalid(
+            "mapping.decimal_separator must be '.' or ','.",
+            code="mapping_invalid",
+            attr="mapping.decimal_separator",
+        )
+    return CsvMapping(**values)
+
+
+def _mapping_to_json(mapping: CsvMapping) -> dict[str, Any]:
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(mapping).items()
+        if v not in (None, (), False)
+    }
+
+
+def _detect(stream: IO[bytes], requested: str | None) -> str:
+    from reconciliation.parsers.detect import detect_format
+
+    stream.seek(0)
+    head = stream.read(HEAD_BYTES)
+    stream.seek(0)
+    detected = detect_format(head)  # raises UnsupportedFormatError for non-statements
+    if requested and requested != detected:
+        raise UnsupportedFormatError(
+            f"the file was declared as {requested} but its content is {detected}"
+        )
+    return detected
+
+
+def _reader(
+    stream: BinaryIO, *, file_format: str, run: Run, mapping: CsvMapping | None
+) -> StatementReader:
+    if file_format == SourceFileFormat.CAMT053:
+        from reconciliation.parsers.camt053 import read_camt053
+
+        return read_camt053(stream)
+    from reconciliation.parsers.csv_statement import read_csv_statement
+
+    default_currency = run.account.currency if run.account_id else run.ledger.currency
+    return read_csv_statement(stream, default_currency=default_currency, mapping=mapping)
+
+
+def _account_key(run: Run) -> str:
+    if run.account_id is None:
+        return ""
+    return run.account.iban or f"account:{run.account.code}"
+
+
+def _error_json(exc: ParseError) -> dict[str, Any]:
+    error = {"code": exc.code, "detail": exc.detail}
+    for name in ("line", "row", "element"):
+        value = getattr(exc, name)
+        if value is not None:
+            error[name] = value
+    return error
+
+
+def _record_failure(
+    *,
+    run: Run,
+    filename: str,
+    sha256: str,
+    size: int,
+    file_format: str,
+    error: dict[str, Any],
+    actor: AbstractBaseUser | None,
+) -> SourceFile:
+    """Keep a record of a failed upload (and the run's error) after the import rolled back."""
+    with transaction.atomic():
+        run = run_lock(run_id=run.pk)
+        source_file = SourceFile.objects.create(
+            run=run,
+            ledger_id=run.ledger_id,
+            filename=filename[:255],
+            format=file_format,
+            status=SourceFileStatus.FAILED,
+            sha256=sha256,
+            size_bytes=size,
+            error=error,
+            created_by=_user(actor),
+        )
+        if not run.source_files.filter(status=SourceFileStatus.PROCESSED).exists():
+            run.status, run.error, run.finished_at = RunStatus.FAILED, error, timezone.now()
+            run.save(update_fields=["status", "error", "finished_at"])
+        run_audit(
+            run=run,
+            actor=actor,
+            action="source_file.failed",
+            subject_type="source_file",
+            subject_id=source_file.pk,
+            after={"filename": filename, "error": error},
+        )
+    return source_file
+
+
+def _user(actor: AbstractBaseUser | None) -> Any:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def source_file_upload(
+    *,
+    run: Run,
+    stream: BinaryIO,
+    filename: str,
+    size: int,
+    file_format: str | None = None,
+    mapping: CsvMapping | None = None,
+    allow_duplicate: bool = False,
+    actor: AbstractBaseUser | None,
+) -> ImportResult:
+    """Import one statement file into `run`. See the module docstring for the rules.
+
+    Raises RunClosed (409), TooLarge (413), Conflict `duplicate_file` (409),
+    UnsupportedFormat (415) or Unprocessable (422); the last three name the failed file.
+    """
+    run_validate_open(run=run)
+    limit = settings.STATEMENT_MAX_UPLOAD_BYTES
+    if size > limit:
+        failed = _record_failure(
+            run=run,
+            filename=filename,
+            sha256="",
+            size=size,
+            file_format="",
+            actor=actor,
+            error={"code": "too_large", "detail": f"The file is larger than {limit} bytes."},
+        )
+        raise TooLarge(
+            f"The file is {size} bytes; the limit is {limit} bytes.",
+            code="file_too_large",
+            source_file=_ids(failed),
+        )
+    sha256 = file_sha256(stream)
+    if not allow_duplicate:
+        existing = (
+            SourceFile.objects.filter(
+                ledger_id=run.ledger_id, sha256=sha256, status=SourceFileStatus.PROCESSED
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if existing is not None:
+            raise Conflict(
+                "This file was already imported into this ledger; send allow_duplicate=true "
+                "to import it again.",
+                code="duplicate_file",
+                existing_source_file={"id": str(existing.pk), "run_id": str(existing.run_id)},
+            )
+    try:
+        detected = _detect(stream, file_format)
+    except UnsupportedFormatError as exc:
+        failed = _record_failure(
+            run=run,
+            filename=filename,
+            sha256=sha256,
+            size=size,
+            file_format="",
+            error=_error_json(exc),
+            actor=actor,
+        )
+        raise UnsupportedFormat(
+            exc.detail, code="unsupported_format", source_file=_ids(failed)
+        ) from None
+    if mapping is None and detected == SourceFileFormat.CSV and run.account_id:
+        saved = run.account.csv_mapping
+        mapping = csv_mapping_from(saved) if saved else None
+    try:
+        return _import(
+            run=run,
+            stream=stream,
+            filename=filename,
+            size=size,
+            sha256=sha256,
+            file_format=detected,
+            mapping=mapping,
+            allow_duplicate=allow_duplicate,
+            actor=actor,
+        )
+    except ParseError as exc:
+        failed = _record_failure(
+            run=run,
+            filename=filename,
+            sha256=sha256,
+            size=size,
+            file_format=detected,
+            error=_error_json(exc),
+            actor=actor,
+        )
+        raise Unprocessable(
+            f"The statement cannot be imported: {exc}",
+            code=exc.code,
+            source_file=_ids(failed),
+            line=exc.line,
+            row=exc.row,
+            element=exc.element,
+        ) from None
+
+
+def source_file_upload_path(
+    *, run: Run, path: Path, actor: AbstractBaseUser | None, **options: Any
+) -> ImportResult:
+    """Import a file from disk (management commands, demo data)."""
+    with path.open("rb") as stream:
+        return source_file_upload(
+            run=run,
+            stream=stream,
+            filename=path.name,
+            size=path.stat().st_size,
+            actor=actor,
+            **options,
+        )
+
+
+def _ids(source_file: SourceFile) -> dict[str, str]:
+    return {"id": str(source_file.pk), "run_id": str(source_file.run_id)}
+
+
+def _import(
+    *,
+    run: Run,
+    stream: BinaryIO,
+    filename: str,
+    size: int,
+    sha256: str,
+    file_format: str,
+    mapping: CsvMapping | None,
+    allow_duplicate: bool,
+    actor: AbstractBaseUser | None,
+) -> ImportResult:
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("ledger", "account")
+            .get(pk=run.pk)
+        )
+        run_validate_open(run=run)
+        source_file = SourceFile.objects.create(
+            run=run,
+            ledger_id=run.ledger_id,
+            filename=filename[:255],
+            format=file_format,
+            status=SourceFileStatus.PROCESSED,
+            sha256=sha256,
+            size_bytes=size,
+            created_by=_user(actor),
+            csv_mapping=_mapping_to_json(mapping) if mapping is not None else None,
+        )
+        stream.seek(0)
+        reader = _reader(stream, file_format=file_format, run=run, mapping=mapping)
+        writer = _EntryWriter(
+            run=run,
+            source_file=source_file,
+            account_key=_account_key(run),
+            dedupe=not allow_duplicate,
+        )
+        writer.write(reader.entries())
+        statements = _save_statements(
+            run=run, source_file=source_file, reader=reader, statement_ids=writer.statement_ids
+        )
+        warnings = [
+            {"code": w.code, "detail": w.message, **({"line": w.line} if w.line else {})}
+            for w in reader.warnings
+        ]
+        skipped = sum(s.skipped_count for s in reader.statements)
+        source_file.imported_count = writer.imported
+        source_file.skipped_duplicates = writer.skipped_duplicates
+        source_file.skipped_count = skipped
+        source_file.warnings = warnings[:200]
+        source_file.save(
+            update_fields=["imported_count", "skipped_duplicates", "skipped_count", "warnings"]
+        )
+        if mapping is not None and run.account_id and file_format == SourceFileFormat.CSV:
+            run.account.csv_mapping = _mapping_to_json(mapping)
+            run.account.save(update_fields=["csv_mapping"])
+        from reconciliation.services.discrepancies import statement_checks
+
+        statement_checks(run=run, statements=statements)
+        _run_after_import(run=run)
+        run_audit(
+            run=run,
+            actor=actor,
+            action="source_file.imported",
+            subject_type="source_file",
+            subject_id=source_file.pk,
+            after={
+                "filename": filename,
+                "format": file_format,
+                "imported": writer.imported,
+                "skipped_duplicates": writer.skipped_duplicates,
+                "skipped": skipped,
+            },
+        )
+    return ImportResult(
+        source_file=source_file,
+        imported=writer.imported,
+        skipped_duplicates=writer.skipped_duplicates,
+        skipped=skipped,
+        warnings=warnings,
+    )
+
+
+def _run_after_import(*, run: Run) -> None:
+    """pending -> running; automatic mode queues matching after commit, manual is done."""
+    now = timezone.now()
+    run.started_at = run.started_at or now
+    run.error = None
+    if run.mode == RunMode.AUTOMATIC:
+        run.status = RunStatus.RUNNING
+        run.match_requested_at = now
+        run.finished_at = None
+        run.save(
+            update_fields=["status", "started_at", "error", "match_requested_at", "finished_at"]
+        )
+        from reconciliation.services.matching import run_auto_match_enqueue
+
+        run_auto_match_enqueue(run=run)
+    else:
+        run.status = RunStatus.COMPLETED
+        run.finished_at = now
+        run.save(update_fields=["status", "started_at", "error", "finished_at"])
+
+
+def _save_statements(
+    *,
+    run: Run,
+    source_file: SourceFile,
+    reader: StatementReader,
+    statement_ids: dict[int, uuid.UUID],
+) -> list[Statement]:
+    rows = []
+    for info in reader.statements:
+        account_key = info.account_iban or info.account_other_id or _account_key(run)
+        if (
+            run.account_id
+            and run.account.iban
+            and info.account_iban
+            and (info.account_iban.replace(" ", "").upper() != run.account.iban)
+        ):
+            raise ParseError(
+                f"The statement is for account {info.account_iban[:4]}…{info.account_iban[-4:]}, "
+                "not the run's account.",
+                code="account_mismatch",
+                element=f"Stmt[{info.index + 1}]/Acct",
+            )
+        rows.append(
+            Statement(
+                id=statement_ids.get(info.index) or uuid.uuid4(),
+                source_file=source_file,
+                ledger_id=run.ledger_id,
+                index=info.index,
+                statement_id=(info.statement_id or "")[:128],
+                account_key=account_key[:64],
+                currency=info.currency or "",
+                electronic_sequence=info.electronic_sequence,
+                legal_sequence=info.legal_sequence,
+                period_from=info.period_from,
+                period_to=info.period_to,
+                opening_balance=info.opening_balance,
+                opening_date=info.opening_date,
+                closing_balance=info.closing_balance,
+                closing_date=info.closing_date,
+                entry_count=info.entry_count,
+                entry_sum=info.entry_sum,
+            )
+        )
+    Statement.objects.bulk_create(rows)
+    return rows
+
+
+class _EntryWriter:
+    """Streams parsed entries into SourceEntry rows, skipping duplicates.
+
+    On PostgreSQL the rows go through one binary COPY for the whole file when nothing can
+    be a duplicate (the account's first import), else one COPY per batch, since the
+    duplicate lookup of the next batch needs the connection between them. Rows are
+    tuples ready for binary COPY: ids are random 16-byte strings drawn in bulk (a v4 UUID
+    each, as `new_id` would make, without a syscall and an object per row) and `details`
+    is JSON text; off PostgreSQL (bulk_create) they are turned back into UUIDs and lists.
+    """
+
+    COLUMNS = (
+        "id",
+        "run_id",
+        "source_file_id",
+        "statement_id",
+        "ledger_id",
+        "line",
+        "booking_date",
+        "value_date",
+        "amount",
+        "currency",
+        "excess_precision",
+        "reference",
+        "bank_reference",
+        "entry_reference",
+        "end_to_end_id",
+        "creditor_reference",
+        "description",
+        "counterparty_name",
+        "counterparty_iban",
+        "bank_transaction_code",
+        "is_reversal",
+        "batch_count",
+        "details",
+        "account_key",
+        "fingerprint",
+        "match_status",
+        "close_reason",
+        "close_note",
+    )
+    UUID_COLUMNS = frozenset({"id", "run_id", "source_file_id", "statement_id", "ledger_id"})
+    REFERENCE, FINGERPRINT, DETAILS = 12, 24, 22  # positions used by dedupe and bulk_create
+
+    def __init__(self, *, run: Run, source_file: SourceFile, account_key: str, dedupe: bool):
+        self.run = run
+        self.source_file = source_file
+        self.account_key = account_key
+        self.statement_ids: dict[int, uuid.UUID] = {}
+        self.occurrences: dict[bytes, int] = defaultdict(int)
+        self.imported = 0
+        self.skipped_duplicates = 0
+        # First import for this account: nothing to collide with, skip the lookups entirely.
+        self.dedupe = dedupe and (
+            SourceEntry.objects.filter(ledger_id=run.ledger_id, account_key=account_key)
+            .exclude(source_file=source_file)
+            .exists()
+        )
+        self.use_copy = connection.vendor == "postgresql"
+        self._ids = _random_ids()
+        self._constants = (run.pk.bytes, source_file.pk.bytes)
+        self._ledger = run.ledger_id.bytes
+        self._statement: tuple[int, bytes] = (-1, b"")
+
+    def write(self, entries: Iterable[ParsedEntry]) -> None:
+        rows = map(self._row, entries)
+        if self.use_copy and not self.dedupe:
+            with _EntryCopy(self.COLUMNS, self.UUID_COLUMNS) as copy:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+                    self.imported += 1
+            return
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                self._flush(batch)
+                batch = []
+        if batch:
+            self._flush(batch)
+
+    def _statement_id(self, index: int) -> bytes:
+        statement_id = self.statement_ids.get(index)
+        if statement_id is None:
+            statement_id = self.statement_ids[index] = uuid.uuid4()
+        self._statement = (index, statement_id.bytes)
+        return self._statement[1]
+
+    def _row(self, entry: ParsedEntry) -> tuple[Any, ...]:
+        index, statement_id = self._statement
+        if index != entry.statement_index:
+            statement_id = self._statement_id(entry.statement_index)
+        description = (entry.description or "")[:MAX_DESCRIPTION]
+        reference = (
+            entry.end_to_end_id
+            or entry.creditor_reference
+            or entry.bank_reference
+            or entry.entry_reference
+            or ""
+        )
+        base = hashlib.blake2b(
+            "\x1f".join(
+                (
+                    self.account_key,
+                    entry.booking_date.isoformat(),
+                    format(entry.amount.normalize(), "f"),
+                    entry.currency,
+                    reference,
+                    description,
+                )
+            ).encode(),
+            digest_size=16,
+        ).digest()
+        occurrence = self.occurrences[base] = self.occurrences[base] + 1
+        run_id, source_file_id = self._constants
+        return (
+            next(self._ids),
+            run_id,
+            source_file_id,
+            statement_id,
+            self._ledger,
+            entry.line,
+            entry.booking_date,
+            entry.value_date,
+            entry.amount,
+            entry.currency,
+            entry.excess_precision,
+            reference[:256],
+            (entry.bank_reference or "")[:128],
+            (entry.entry_reference or "")[:128],
+            (entry.end_to_end_id or "")[:128],
+            (entry.creditor_reference or "")[:128],
+            description,
+            (entry.counterparty_name or "")[:256],
+            (entry.counterparty_iban or "")[:34],
+            (entry.bank_transaction_code or "")[:64],
+            entry.is_reversal,
+            entry.batch_count,
+            _details_json(entry.details) if entry.details else "[]",
+            self.account_key,
+            f"{base.hex()}:{occurrence}",
+            SourceEntryMatchStatus.UNMATCHED.value,
+            "",
+            "",
+        )
+
+    def _existing(self, batch: list[tuple[Any, ...]]) -> tuple[set[str], set[str]]:
+        refs = {row[self.REFERENCE] for row in batch if row[self.REFERENCE]}
+        fingerprints = {row[self.FINGERPRINT] for row in batch}
+        found = (
+            SourceEntry.objects.filter(ledger_id=self.run.ledger_id, account_key=self.account_key)
+            .filter(Q(bank_reference__in=refs) | Q(fingerprint__in=fingerprints))
+            .exclude(source_file=self.source_file)
+            .values_list("bank_reference", "fingerprint")
+        )
+        known_refs, known_fps = set(), set()
+        for ref, fp in found:
+            if ref in refs:
+                known_refs.add(ref)
+            known_fps.add(fp)
+        return known_refs, known_fps
+
+    def _flush(self, batch: list[tuple[Any, ...]]) -> None:
+        if self.dedupe:
+            known_refs, known_fps = self._existing(batch)
+            ref, fingerprint = self.REFERENCE, self.FINGERPRINT
+            # The bank's own reference decides when there is one; else the fingerprint.
+            keep = [
+                row
+                for row in batch
+                if not (row[ref] in known_refs if row[ref] else row[fingerprint] in known_fps)
+            ]
+            self.skipped_duplicates += len(batch) - len(keep)
+            batch = keep
+        if not batch:
+            return
+        if self.use_copy:
+            with _EntryCopy(self.COLUMNS, self.UUID_COLUMNS) as copy:
+                for row in batch:
+                    copy.write_row(row)
+        else:
+            SourceEntry.objects.bulk_create(
+                [SourceEntry(**self._model_values(row)) for row in batch], batch_size=1000
+            )
+        self.imported += len(batch)
+
+    def _model_values(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        values = dict(zip(self.COLUMNS, row, strict=True))
+        for name in self.UUID_COLUMNS:
+            values[name] = uuid.UUID(bytes=values[name])
+        values["details"] = json.loads(values["details"])
+        return values
+
+
+def _random_ids(chunk: int = 4096) -> Iterator[bytes]:
+    """Endless random version-4 UUIDs as 16 raw bytes, drawn from the OS in chunks."""
+    while True:
+        pool = bytearray(os.urandom(16 * chunk))
+        pool[6::16] = bytes((b & 0x0F) | 0x40 for b in pool[6::16])  # version 4
+        pool[8::16] = bytes((b & 0x3F) | 0x80 for b in pool[8::16])  # RFC 4122 variant
+        data = bytes(pool)
+        for start in range(0, len(data), 16):
+            yield data[start : start + 16]
+
+
+class _RawUuidDumper(Dumper):
+    """Binary COPY of a UUID handed over as its 16 raw bytes."""
+
+    format = pq.Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
+
+
+class _JsonbTextDumper(Dumper):
+    """Binary COPY of jsonb handed over as JSON text (version byte, then the text)."""
+
+    format = pq.Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+_COPY_TYPE_NAMES = {"integer": "int4", "boolean": "bool", "smallint": "int2", "bigint": "int8"}
+
+
+class _EntryCopy:
+    """`COPY reconciliation_sourceentry (...) FROM STDIN (FORMAT BINARY)` as a context.
+
+    Binary COPY spares the server the text parsing of every uuid, date and numeric, and
+    psycopg's C dumpers write the values; only uuid and jsonb go through the two small
+    dumpers above, registered on this cursor alone.
+    """
+
+    def __init__(self, columns: tuple[str, ...], uuid_columns: frozenset[str]) -> None:
+        self.columns = columns
+        fields = {f.column: f for f in SourceEntry._meta.concrete_fields}
+        self.types = []
+        for name in columns:
+            db_type = (fields[name].db_type(connection) or "").split("(")[0].strip()
+            self.types.append(
+                "uuid" if name in uuid_columns else _COPY_TYPE_NAMES.get(db_type, db_type)
+            )
+
+    def __enter__(self) -> Any:
+        self._cursor = connection.cursor()
+        raw = self._cursor.cursor  # psycopg 3 cursor under Django's wrapper
+        raw.adapters.register_dumper(None, _RawUuidDumper)
+        raw.adapters.register_dumper(None, _JsonbTextDumper)
+        table = SourceEntry._meta.db_table
+        self._copy_context = raw.copy(
+            f"COPY {table} ({', '.join(self.columns)}) FROM STDIN (FORMAT BINARY)"
+        )
+        copy = self._copy_context.__enter__()
+        copy.set_types(self.types)
+        return copy
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._copy_context.__exit__(*exc)
+        finally:
+            self._cursor.close()
+
+
+_DETAIL_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _details_json(details: Iterable[Any]) -> str:
+    out = []
+    for detail in details:
+        names = _DETAIL_FIELDS.get(type(detail))
+        if names is None:
+            names = _DETAIL_FIELDS[type(detail)] = tuple(detail.__dataclass_fields__)
+        item = {}
+        for name in names:
+            value = getattr(detail, name)
+            if value is not None:
+                item[name] = str(value) if isinstance(value, Decimal) else value
+        out.append(item)
+    return json.dumps(out)
+
+
+def source_file_delete(*, source_file: SourceFile, actor: AbstractBaseUser | None) -> None:
+    """Delete a file with its entries and whatever was built on them (matches, discrepancies).
+
+    A match that also links entries of other files is deleted whole; those entries and the
+    GL entries it linked get their statuses recomputed.
+    """
+    from reconciliation.models import Match
+    from reconciliation.services.entries import (
+        ledger_entries_refresh_status,
+        source_entries_refresh_status,
+    )
+
+    with transaction.atomic():
+        run = run_lock(run_id=source_file.run_id)
+        run_validate_open(run=run)
+        matches = Match.objects.filter(
+            source_links__source_entry__source_file=source_file
+        ).distinct()
+        match_ids = list(matches.values_list("pk", flat=True))
+        gl_ids = list(
+            Match.objects.filter(pk__in=match_ids).values_list(
+                "ledger_links__ledger_entry_id", flat=True
+            )
+        )
+        other_entry_ids = list(
+            SourceEntry.objects.filter(match_links__match_id__in=match_ids)
+            .exclude(source_file=source_file)
+            .values_list("pk", flat=True)
+        )
+        snapshot = {
+            "filename": source_file.filename,
+            "status": source_file.status,
+            "imported": source_file.imported_count,
+            "matches_deleted": len(match_ids),
+        }
+        file_id = source_file.pk
+        Match.objects.filter(pk__in=match_ids).delete()
+        source_file.delete()
+        ledger_entries_refresh_status(ledger_entry_ids=[i for i in gl_ids if i])
+        source_entries_refresh_status(source_entry_ids=other_entry_ids)
+        run_audit(
+            run=run,
+            actor=actor,
+            action="source_file.deleted",
+            subject_type="source_file",
+            subject_id=file_id,
+            before=snapshot,
+        )
