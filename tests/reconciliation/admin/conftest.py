@@ -1,0 +1,61 @@
+"""Admin test helpers: logged-in clients for the cast, a second suggestion for `world`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+SECOND_CSV = b"""Booking date,Amount,Reference,Description,Counterparty
+2026-11-09,55.00,INV-2001,Invoice 2001 less fee,Delta GmbH
+"""
+
+
+@pytest.fixture
+def client_for(cast: dict[str, tuple]) -> Callable[[str], Client]:
+    """A Django test client logged in (session) as one of the cast."""
+
+    def make(name: str) -> Client:
+        client = Client()
+        client.force_login(cast[name][0])
+        return client
+
+    return make
+
+
+@pytest.fixture
+def second_suggestion(world: dict[str, object], alice: object) -> object:
+    """A second fee suggestion in `world`'s run (55.00 at the bank vs 57.00 in the GL)."""
+    from ledgers.services import LedgerEntryInput, ledger_entries_create
+    from reconciliation.models import Match
+    from reconciliation.services.imports import source_file_upload
+    from reconciliation.services.matching import run_auto_match
+
+    run = world["run"]
+    ledger_entries_create(
+        ledger=run.ledger,
+        items=[
+            LedgerEntryInput(
+                external_id="GL-2001",
+                amount=Decimal("57.00"),
+                currency="EUR",
+                booking_date=dt.date(2026, 11, 9),
+                reference="INV-2001",
+                counterparty="Delta GmbH",
+            )
+        ],
+        actor=alice,
+    )
+    source_file_upload(
+        run=run,
+        stream=io.BytesIO(SECOND_CSV),
+        filename="second.csv",
+        size=len(SECOND_CSV),
+        actor=alice,
+    )
+    run_auto_match(run=run, actor=alice)
+    return Match.objects.get(run=run, status="suggested", source_total=Decimal("55.00"))
