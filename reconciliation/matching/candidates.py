@@ -10,13 +10,14 @@ all sources at once, so a million lookups are one C call instead of a million di
    filtered by date gives. This is the index the zero-tolerance case needs.
 2. Shared evidence within tolerance, keyed ``(evidence key, currency, amount rank)``, where
    the evidence keys of a row are its reference keys, its IBAN and its normalised name
-   (`scoring.evidence_keys`). A source asks for the amount range ``[a - tol, a + tol]``
-   under each of its keys; the date window is then checked on the (few) hits. A pair whose
-   amounts differ is a candidate *only* with shared evidence (a fee explains a difference
-   only once the pair is known to be the same payment; a bare amount within tolerance is
-   a coincidence, and on small amounts a 5.00 tolerance would otherwise make dozens of
-   candidates per row). A key that brings more than :data:`EVIDENCE_KEY_LIMIT` rows into
-   one source's range distinguishes nothing and is skipped.
+   (the row-level rule is `scoring.shares_evidence`). A source asks for the amount range
+   ``[a - tol, a + tol]`` under each of its keys; the date window is then checked on the
+   (few) hits. A pair whose amounts differ is a candidate *only* with shared evidence (a
+   fee explains a difference only once the pair is known to be the same payment; a bare
+   amount within tolerance is a coincidence, and on small amounts a 5.00 tolerance would
+   otherwise make dozens of candidates per row). A key that brings more than
+   :data:`EVIDENCE_KEY_LIMIT` rows into one source's range distinguishes nothing and is
+   skipped (its pairs then get no reference points either).
 
 Crowded sources. When one source has more than :data:`CROWD_LIMIT` exact-amount candidates
 (skewed data: many equal amounts in the same few days) enumerating them all would make the

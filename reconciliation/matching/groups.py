@@ -204,10 +204,6 @@ def _days(a: Side, i: int, b: Side, j: int) -> int:
     return min(abs(ab - bb), abs(av - bv), abs(ab - bv), abs(av - bb))
 
 
-def _sign(amount: int) -> int:
-    return (amount > 0) - (amount < 0)
-
-
 @dataclass(slots=True)
 class _Context:
     settings: MatchSettings

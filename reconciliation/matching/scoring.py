@@ -66,7 +66,6 @@ STRUCTURE_MAX: Final = 5  # groups only: replaces the description criterion
 NO_NAME: Final = "no counterparty name on one side"
 
 NOT_A_CANDIDATE: Final = -1  # score of a pair that fails a rule beyond the numbers
-MICRO: Final = 1_000_000  # amounts in micro-units: 6 decimals, the amount column's precision
 
 
 def _words(text: str) -> list[str]:
@@ -212,16 +211,6 @@ def name_points(ratio: float) -> tuple[int, str]:
 def description_points(ratio: int) -> int:
     """1 point per 10 % of similarity above 50 %, at most DESCRIPTION_MAX."""
     return max(0, min(DESCRIPTION_MAX, (ratio - 50) // 10))
-
-
-def evidence_keys(f: Features) -> tuple[str, ...]:
-    """Keys that make two rows *share evidence*: reference keys, the IBAN, the name."""
-    extra: tuple[str, ...] = ()
-    if f.iban:
-        extra += ("B:" + f.iban,)
-    if f.name:
-        extra += ("N:" + f.name,)
-    return f.keys + extra
 
 
 def shares_evidence(a: Features, b: Features) -> bool:

@@ -1111,7 +1111,7 @@ def test_utf16_encoded_real_file_parses_like_the_original() -> None:
 # --- streaming ------------------------------------------------------------------------------
 
 MEMORY_PROBE = """
-import json, resource, sys, tracemalloc
+import json, sys, tracemalloc
 from decimal import Decimal
 from reconciliation.parsers.camt053 import read_camt053
 from tests.reconciliation.parsers.camt_builder import Entry, Statement, camt053_chunks
@@ -1135,7 +1135,10 @@ print(json.dumps({
     "parsed": parsed,
     "entry_count": reader.statements[0].entry_count,
     "peak_traced_mb": peak / 2**20,
-    "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak RSS into ru_maxrss across
+    # fork+exec, so a big pytest process would make any child look big.
+    "max_rss_mb": next(int(line.split()[1]) for line in open("/proc/self/status")
+                       if line.startswith("VmHWM:")) / 1024,
 }))
 """
 
