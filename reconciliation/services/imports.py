@@ -335,13 +335,28 @@ def source_file_upload(
 
 
 def source_file_upload_path(
-    *, run: Run, path: Path, actor: AbstractBaseUser | None, **options: Any
+    *,
+    run: Run,
+    path: Path,
+    actor: AbstractBaseUser | None,
+    stream: BinaryIO | None = None,
+    **options: Any,
 ) -> ImportResult:
-    """Import a file from disk (management commands, demo data)."""
-    with path.open("rb") as stream:
+    """Import a file from disk (management commands, demo data). `stream` may be an already
+    open handle of `path` (the command watches its position for a progress bar)."""
+    if stream is not None:
         return source_file_upload(
             run=run,
             stream=stream,
+            filename=path.name,
+            size=path.stat().st_size,
+            actor=actor,
+            **options,
+        )
+    with path.open("rb") as handle:
+        return source_file_upload(
+            run=run,
+            stream=handle,
             filename=path.name,
             size=path.stat().st_size,
             actor=actor,
