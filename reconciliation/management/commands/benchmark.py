@@ -1,0 +1,90 @@
+"""`manage.py benchmark`: the performance scenarios of DESIGN.md §3, one JSON line each.
+
+The logic lives in `reconciliation/benchmarks/`; this is the command line around it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reconciliation.benchmarks.runner import plan, run
+from reconciliation.benchmarks.scenarios import SCENARIOS, default_workdir
+
+
+class Command(BaseCommand):
+    help = (
+        "Run benchmark scenarios against the configured database and print one JSON object "
+        "per scenario (rows, seconds, rows_per_s, peak_rss_mb, queries, ...). Creates its "
+        "own organization/ledger/run and removes them afterwards unless --keep."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+        parser.add_argument(
+            "--rows",
+            type=int,
+            default=None,
+            help="entries per scenario (default: 1,000,000; matching 100,000; "
+            "`all` runs the DESIGN.md sizes)",
+        )
+        parser.add_argument("--skew", action="store_true", help="skewed amounts for `match`")
+        parser.add_argument("--seed", type=int, default=8)
+        parser.add_argument("--output", help="also append the JSON lines to this file")
+        parser.add_argument("--keep", action="store_true", help="keep the benchmark data")
+        parser.add_argument(
+            "--no-isolate",
+            action="store_true",
+            help="run every phase in this process (faster to start; peak RSS not per phase)",
+        )
+        parser.add_argument("--workdir", help="where generated statement files go")
+        parser.add_argument(
+            "--loadtest-setup",
+            metavar="FILE",
+            help="prepare the load test's data (--rows bank entries, default 50,000) and "
+            "write the ids its users need to FILE (used by loadtest.sh)",
+        )
+        parser.add_argument(
+            "--loadtest-cleanup", action="store_true", help="remove the load test's data"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["loadtest_setup"] or options["loadtest_cleanup"]:
+            self._loadtest(options)
+            return
+        rows = options["rows"]
+        if rows is not None and rows < 100:
+            raise CommandError("--rows must be at least 100")
+        steps = plan(scenario=options["scenario"], rows=rows, skew=options["skew"])
+        output = Path(options["output"]) if options["output"] else None
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        for result in run(
+            steps=steps,
+            seed=options["seed"],
+            keep=options["keep"],
+            isolate=not options["no_isolate"],
+            workdir=options["workdir"] or default_workdir(),
+        ):
+            line = json.dumps(result, sort_keys=False)
+            self.stdout.write(line)
+            self.stdout.flush()
+            if output is not None:
+                with output.open("a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+
+    def _loadtest(self, options: dict[str, Any]) -> None:
+        from django.conf import settings
+
+        from reconciliation.benchmarks.loadtest import loadtest_cleanup, loadtest_setup
+
+        settings.DEBUG = False  # no query log while loading tens of thousands of rows
+        if options["loadtest_cleanup"]:
+            loadtest_cleanup()
+            return
+        state = loadtest_setup(rows=options["rows"] or 50_000, seed=options["seed"])
+        Path(options["loadtest_setup"]).write_text(json.dumps(state), encoding="utf-8")
+        self.stdout.write(json.dumps({key: state[key] for key in ("ledger_id", "run_id", "rows")}))

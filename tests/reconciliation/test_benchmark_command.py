@@ -1,0 +1,78 @@
+"""`manage.py benchmark`: every scenario runs end to end on the test database and prints one
+JSON object per line with the agreed fields. Shapes only: speed targets belong to the
+benchmark itself, never to a timed test (STYLE.md §7).
+
+One run of `--scenario all --rows 10000` covers every scenario through the real path
+(each phase in a spawned process against the test database, then cleanup), so the file
+costs one benchmark run, not five.
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+# The phases run in child processes that commit: the test must not hold a transaction
+# open around them (their rows would be invisible and their locks would wait on ours).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = 10_000
+SCENARIOS = ["import-csv", "import-camt", "match", "match-skew", "list"]
+COMMON = {"scenario": str, "rows": int, "seconds": float, "peak_rss_mb": float, "queries": int}
+
+
+@pytest.fixture
+def benchmark_lines() -> list[dict[str, Any]]:
+    out = StringIO()
+    call_command("benchmark", scenario="all", rows=ROWS, stdout=out)
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+def _check_common(line: dict[str, Any]) -> None:
+    for name, kind in COMMON.items():
+        assert isinstance(line[name], kind | int if kind is float else kind), (name, line)
+    assert line["rows"] > 0
+    assert line["seconds"] > 0
+    assert line["peak_rss_mb"] > 0
+    assert line["queries"] > 0
+    assert isinstance(line["rows_per_s"], int)
+    assert line["rss_isolated"] is True
+
+
+def test_benchmark_all_prints_one_line_per_scenario_and_cleans_up(benchmark_lines):
+    from ledgers.models import Organization
+    from reconciliation.benchmarks.data import BENCH_ORGANIZATION
+
+    assert [line["scenario"] for line in benchmark_lines] == SCENARIOS
+    for line in benchmark_lines:
+        _check_common(line)
+    imports = {line["scenario"]: line for line in benchmark_lines[:2]}
+    for line in imports.values():
+        assert line["rows"] == ROWS
+        assert line["skipped_duplicates"] == 0
+        if connection.vendor == "postgresql":
+            assert line["copy_floor_rows"] == ROWS
+            assert line["ratio_to_copy_floor"] > 0
+            assert line["ratio_to_copy_floor_no_fk"] > 0
+    match, skew, listing = benchmark_lines[2], benchmark_lines[3], benchmark_lines[4]
+    for line in (match, skew):
+        assert line["rows"] >= ROWS
+        assert 0 < line["matched"] <= line["rows"]
+        assert line["accepted"] + line["suggested"] == line["matched"]
+        assert {"engine", "persist", "discrepancies"} <= line["stages"].keys()
+    assert match["skew"] is False
+    assert skew["skew"] is True
+    assert skew["ratio_to_uniform"] > 0
+    assert listing["rows"] == match["rows"]  # the list pages read the run `match` left
+    assert listing["fixed_query_counts"] is True
+    assert listing["first_page_ms"] > 0
+    assert listing["deep_page_ms"] > 0
+    assert set(listing["endpoints"]) == {"items", "gl-only", "gl-all", "matches", "discrepancies"}
+    for endpoint in listing["endpoints"].values():
+        assert endpoint["first_page_queries"] == endpoint["deep_page_queries"] > 0
+    assert not Organization.objects.filter(name=BENCH_ORGANIZATION).exists()
