@@ -15,6 +15,7 @@ help:
 	@echo "make worker - a Celery worker (needs REDIS_URL)"
 	@echo "make lint   - ruff check + format check"
 	@echo "make bench  - the benchmark scenarios, written to var/bench.json"
+	@echo "make loadtest - 60 s locust load test against gunicorn + PostgreSQL on loopback"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -48,3 +49,7 @@ schema: install
 
 bench: install
 	$(PYTHON) manage.py benchmark --scenario all --output var/bench.json
+
+# 60 s of mixed reads and writes at ~50 req/s against gunicorn + PostgreSQL on 127.0.0.1.
+loadtest: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/recon_load} bash reconciliation/benchmarks/loadtest.sh 60
