@@ -141,19 +141,20 @@ def _ledger_delete(ledger_id: uuid.UUID) -> None:
     }
     runs = f"SELECT id FROM {t['Run']} WHERE ledger_id = %s"  # noqa: S608
     matches = f"SELECT id FROM {t['Match']} WHERE run_id IN ({runs})"  # noqa: S608
+    key = Ledger._meta.pk.get_db_prep_value(ledger_id, connection)  # hex text on SQLite
     with transaction.atomic():
-        _delete(t["Discrepancy"], f"run_id IN ({runs})", [ledger_id])
-        _delete(t["MatchSourceLink"], f"match_id IN ({matches})", [ledger_id])
-        _delete(t["MatchLedgerLink"], f"match_id IN ({matches})", [ledger_id])
-        _delete(t["Match"], f"run_id IN ({runs})", [ledger_id])
-        _delete(t["SourceEntry"], "ledger_id = %s", [ledger_id])
-        _delete(t["Statement"], "ledger_id = %s", [ledger_id])
-        _delete(t["SourceFile"], "ledger_id = %s", [ledger_id])
-        _delete(t["Run"], "ledger_id = %s", [ledger_id])
-        _delete(t["LedgerEntry"], "ledger_id = %s", [ledger_id])
-        _delete(t["Account"], "ledger_id = %s", [ledger_id])
-        _delete(t["AuditEvent"], "ledger_id = %s", [ledger_id])
-        _delete(t["Ledger"], "id = %s", [ledger_id])
+        _delete(t["Discrepancy"], f"run_id IN ({runs})", [key])
+        _delete(t["MatchSourceLink"], f"match_id IN ({matches})", [key])
+        _delete(t["MatchLedgerLink"], f"match_id IN ({matches})", [key])
+        _delete(t["Match"], f"run_id IN ({runs})", [key])
+        _delete(t["SourceEntry"], "ledger_id = %s", [key])
+        _delete(t["Statement"], "ledger_id = %s", [key])
+        _delete(t["SourceFile"], "ledger_id = %s", [key])
+        _delete(t["Run"], "ledger_id = %s", [key])
+        _delete(t["LedgerEntry"], "ledger_id = %s", [key])
+        _delete(t["Account"], "ledger_id = %s", [key])
+        _delete(t["AuditEvent"], "ledger_id = %s", [key])
+        _delete(t["Ledger"], "id = %s", [key])
 
 
 def organization_cleanup() -> None:

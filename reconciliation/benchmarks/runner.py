@@ -70,7 +70,9 @@ class Phases:
     """Calls a scenario function in a fresh spawned process (or here, when not isolated)."""
 
     def __init__(self, *, isolate: bool) -> None:
-        self.isolate = isolate
+        # An in-memory SQLite database (the SQLite test run) exists in this process only.
+        in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+        self.isolate = isolate and not in_memory
         self.db_name = str(connection.settings_dict["NAME"])
         self.settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -152,7 +154,7 @@ def run(
                     _cleanup("list", state, keep)
             else:
                 raise ValueError(f"unknown scenario {step.scenario!r}")
-            result["rss_isolated"] = isolate
+            result["rss_isolated"] = phases.isolate
             yield result
     finally:
         if handover is not None:
