@@ -165,7 +165,7 @@ class RunChildViewSet(TenantViewSet):
 
     def run(self) -> Run:
         if not hasattr(self, "_run"):
-            run = run_get(user=self.request.user, run_id=self.kwargs["run_pk"])
+            run = run_get(user=self.request.user, run_id=self.kwargs["run_pk"], with_counts=False)
             self.require(run.ledger.organization_id)
             self._run = run
         return self._run
