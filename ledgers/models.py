@@ -129,9 +129,19 @@ class Account(models.Model):
 
 class LedgerEntry(models.Model):
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
-    ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="entries")
+    # ledger and account get no single-column index: the composite indexes and the
+    # external_id constraint below lead with them, and a ledger of millions of GL entries
+    # pays every index on each import and each status update.
+    ledger = models.ForeignKey(
+        Ledger, on_delete=models.CASCADE, related_name="entries", db_index=False
+    )
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="entries", null=True, blank=True
+        Account,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     external_id = models.CharField(max_length=128)
     amount = amount_field()

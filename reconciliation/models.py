@@ -256,12 +256,24 @@ class Match(models.Model):
     ledger_total = amount_field()
     difference = amount_field()
     note = models.TextField(blank=True, default="")
+    # Not indexed: searched only when a user is deleted, and an auto-match pass writes a
+    # million of these rows, where every index is paid per row.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -288,7 +300,10 @@ class Match(models.Model):
 
 class MatchSourceLink(models.Model):
     id = models.BigAutoField(primary_key=True)
-    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="source_links")
+    # No index of its own: the (match, entry) unique constraint below leads with match.
+    match = models.ForeignKey(
+        Match, on_delete=models.CASCADE, related_name="source_links", db_index=False
+    )
     source_entry = models.ForeignKey(
         SourceEntry, on_delete=models.CASCADE, related_name="match_links"
     )
@@ -312,7 +327,10 @@ class MatchSourceLink(models.Model):
 
 class MatchLedgerLink(models.Model):
     id = models.BigAutoField(primary_key=True)
-    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="ledger_links")
+    # No index of its own: the (match, entry) unique constraint below leads with match.
+    match = models.ForeignKey(
+        Match, on_delete=models.CASCADE, related_name="ledger_links", db_index=False
+    )
     ledger_entry = models.ForeignKey(
         LedgerEntry, on_delete=models.CASCADE, related_name="match_links"
     )

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -40,6 +41,33 @@ class Finding:
     ledger_entry_id: object = None
     match_id: object = None
     statement_id: object = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Touched:
+    """The entities one decision changed: a recompute limited to them.
+
+    Accepting, rejecting or creating a match and closing or reopening an item only change
+    the findings of the entries and matches involved; recomputing the whole run instead
+    scanned every entry of a million-entry run for each click.
+    """
+
+    source_entry_ids: frozenset[Any] = frozenset()
+    ledger_entry_ids: frozenset[Any] = frozenset()
+    match_ids: frozenset[Any] = frozenset()
+
+    def keys(self) -> list[str]:
+        """The discrepancy keys these entities own (all but duplicate_entry, which no
+        decision changes)."""
+        return [
+            *(f"missing_in_ledger:{i}" for i in self.source_entry_ids),
+            *(f"missing_in_statement:{i}" for i in self.ledger_entry_ids),
+            *(
+                f"{kind}:{i}"
+                for i in self.match_ids
+                for kind in ("amount_mismatch", "currency_mismatch", "date_mismatch")
+            ),
+        ]
 
 
 def severity_for(*, amount: Decimal | None, day: dt.date | None, today: dt.date) -> str:
@@ -179,16 +207,27 @@ def statement_checks(*, run: Run, statements: Iterable[Statement]) -> None:
 
 
 def discrepancies_sync(
-    *, run: Run, findings: list[Finding], scope_prefixes: tuple[str, ...] | None
+    *,
+    run: Run,
+    findings: list[Finding],
+    scope_prefixes: tuple[str, ...] | None,
+    scope_keys: list[str] | None = None,
 ) -> int:
     """Create new findings, refresh open ones; resolve open ones in scope no longer found.
 
     `scope_prefixes` names the key families this pass owns (e.g. ("missing_in_ledger:",));
-    None means "add/refresh only" (statement checks run per file).
+    `scope_keys` names single keys instead (a targeted recompute); neither means
+    "add/refresh only" (statement checks run per file).
     """
     now = timezone.now()
     if connection.vendor == "postgresql":
-        return _sync_postgresql(run=run, findings=findings, scope_prefixes=scope_prefixes, now=now)
+        return _sync_postgresql(
+            run=run,
+            findings=findings,
+            scope_prefixes=scope_prefixes,
+            scope_keys=scope_keys,
+            now=now,
+        )
     keys = [f.key for f in findings]
     existing: dict[str, Discrepancy] = {}
     for start in range(0, len(keys), 5000):
@@ -248,13 +287,13 @@ def discrepancies_sync(
             )
     Discrepancy.objects.bulk_create(new_rows, batch_size=2000)
     created = len(new_rows)
-    if scope_prefixes:
+    if scope_prefixes or scope_keys:
         found = {f.key for f in findings}
         stale = Discrepancy.objects.filter(run=run, is_current=True).exclude(key__in=found)
         from django.db.models import Q
 
-        scope = Q()
-        for prefix in scope_prefixes:
+        scope = Q(key__in=scope_keys) if scope_keys else Q()
+        for prefix in scope_prefixes or ():
             scope |= Q(key__startswith=prefix)
         stale.filter(scope).exclude(status=DiscrepancyStatus.CLOSED).update(
             is_current=False, status=DiscrepancyStatus.CLOSED, resolved_at=now, updated_at=now
@@ -275,6 +314,7 @@ def _sync_postgresql(
     run: Run,
     findings: list[Finding],
     scope_prefixes: tuple[str, ...] | None,
+    scope_keys: list[str] | None,
     now: dt.datetime,
 ) -> int:
     """`discrepancies_sync` as three statements, whatever the number of findings.
@@ -351,13 +391,18 @@ def _sync_postgresql(
             {"run": run.pk, "now": now, "open": opened, "closed": closed},
         )
         created = int(cursor.fetchone()[0])
-        if scope_prefixes:
-            scope = " OR ".join(["starts_with(d.key, %s)"] * len(scope_prefixes))
+        if scope_prefixes or scope_keys:
+            if scope_keys:
+                # (run_id, key) is the unique index: each key is one probe.
+                scope, scope_params = "d.key = ANY(%s)", [list(scope_keys)]
+            else:
+                scope = " OR ".join(["starts_with(d.key, %s)"] * len(scope_prefixes or ()))
+                scope_params = list(scope_prefixes or ())
             stale = (
                 f"d.run_id = %s AND d.is_current AND ({scope}) AND NOT EXISTS "  # noqa: S608
                 f"(SELECT 1 FROM {_FINDINGS_TABLE} f WHERE f.key = d.key)"
             )
-            params = [run.pk, *scope_prefixes]
+            params = [run.pk, *scope_params]
             cursor.execute(
                 f"UPDATE {table} AS d SET is_current = false, status = %s, resolved_at = %s, "  # noqa: S608
                 f"updated_at = %s WHERE {stale} AND d.status <> %s",
@@ -381,8 +426,10 @@ RECOMPUTED_PREFIXES = (
 )
 
 
-def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
-    """What the matching state says: unmatched on either side, matches with differences."""
+def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) -> list[Finding]:
+    """What the matching state says: unmatched on either side, matches with differences.
+
+    With `touched`, only the findings of those entries and matches (see `Touched`)."""
     from django.db.models import Exists, Max, Min, OuterRef
 
     from ledgers.models import LedgerEntry
@@ -392,9 +439,11 @@ def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
     window = run.ledger.date_window_days
     findings: list[Finding] = []
     live_source = MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True)
+    unmatched = SourceEntry.objects.filter(run=run, match_status=SourceEntryMatchStatus.UNMATCHED)
+    if touched is not None:
+        unmatched = unmatched.filter(pk__in=touched.source_entry_ids)
     for e_id, amount, cur, day, desc in (
-        SourceEntry.objects.filter(run=run, match_status=SourceEntryMatchStatus.UNMATCHED)
-        .exclude(Exists(live_source))
+        unmatched.exclude(Exists(live_source))
         .values_list("id", "amount", "currency", "booking_date", "description")
         .iterator(chunk_size=10_000)
     ):
@@ -410,11 +459,12 @@ def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
                 f"counterpart{': ' + desc[:80] if desc else ''}.",
             )
         )
-    for e_id, amount, cur, day in (
+    duplicates = (
         SourceEntry.objects.filter(run=run)
         .exclude(fingerprint__endswith=":1")
         .values_list("id", "amount", "currency", "booking_date")
-    ):
+    )
+    for e_id, amount, cur, day in duplicates if touched is None else ():
         findings.append(
             Finding(
                 key=f"duplicate_entry:{e_id}",
@@ -437,7 +487,7 @@ def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
     )
     first = period["first"] or span["first"]
     last = period["last"] or span["last"]
-    if first and last:
+    if first and last and (touched is None or touched.ledger_entry_ids):
         gl = LedgerEntry.objects.filter(
             ledger_id=run.ledger_id, booking_date__gte=first, booking_date__lte=last
         ).exclude(
@@ -445,6 +495,8 @@ def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
         )
         if run.account_id:
             gl = gl.filter(account_id=run.account_id)
+        if touched is not None:
+            gl = gl.filter(pk__in=touched.ledger_entry_ids)
         for g_id, amount, cur, day, ext in gl.values_list(
             "id", "amount", "currency", "booking_date", "external_id"
         ).iterator(chunk_size=10_000):
@@ -461,6 +513,8 @@ def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
                 )
             )
     matches = Match.objects.filter(run=run).exclude(status=MatchStatus.REJECTED)
+    if touched is not None:
+        matches = matches.filter(pk__in=touched.match_ids)
     for m in matches.exclude(difference=0).values("id", "difference", "currency", "created_at"):
         findings.append(
             Finding(
@@ -477,20 +531,27 @@ def match_findings(run: Run, *, today: dt.date) -> list[Finding]:
                 ),
             )
         )
-    _cross_checks(run=run, findings=findings, window=window, today=today)
+    if touched is None or touched.match_ids:
+        match_ids = None if touched is None else touched.match_ids
+        _cross_checks(run=run, findings=findings, window=window, match_ids=match_ids)
     return findings
 
 
-def _cross_checks(*, run: Run, findings: list[Finding], window: int, today: dt.date) -> None:
-    """Currency and date mismatches inside live matches (manual matches can cross both)."""
+def _cross_checks(
+    *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
+) -> None:
+    """Currency and date mismatches inside live matches (manual matches can cross both);
+    `match_ids` limits them to those matches."""
     if connection.vendor == "postgresql":
-        _cross_checks_sql(run=run, findings=findings, window=window)
+        _cross_checks_sql(run=run, findings=findings, window=window, match_ids=match_ids)
         return
     from reconciliation.choices import MatchStatus
     from reconciliation.models import MatchLedgerLink, MatchSourceLink
 
     sides: dict[object, dict[str, list[tuple[str, dt.date]]]] = {}
-    live = {"match__run": run, "is_active": True}
+    live: dict[str, Any] = {"match__run": run, "is_active": True}
+    if match_ids is not None:
+        live["match_id__in"] = match_ids
     for match_id, cur, day in (
         MatchSourceLink.objects.filter(**live)
         .exclude(match__status=MatchStatus.REJECTED)
@@ -532,7 +593,9 @@ def _cross_checks(*, run: Run, findings: list[Finding], window: int, today: dt.d
             )
 
 
-def _cross_checks_sql(*, run: Run, findings: list[Finding], window: int) -> None:
+def _cross_checks_sql(
+    *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
+) -> None:
     """`_cross_checks` as one aggregate over the live links, in the database.
 
     Fetching every live link of a million-match run to compare its sides in Python moved
@@ -544,21 +607,27 @@ def _cross_checks_sql(*, run: Run, findings: list[Finding], window: int) -> None
     from reconciliation.choices import MatchStatus
     from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink, SourceEntry
 
+    only = "" if match_ids is None else "AND m.id = ANY(%(only)s)"
     sides = f"""
         WITH s AS (
             SELECT l.match_id, e.currency, e.booking_date
             FROM {MatchSourceLink._meta.db_table} l
             JOIN {Match._meta.db_table} m ON m.id = l.match_id
             JOIN {SourceEntry._meta.db_table} e ON e.id = l.source_entry_id
-            WHERE m.run_id = %(run)s AND l.is_active AND m.status <> %(rejected)s
+            WHERE m.run_id = %(run)s AND l.is_active AND m.status <> %(rejected)s {only}
         ), g AS (
             SELECT l.match_id, e.currency, e.booking_date
             FROM {MatchLedgerLink._meta.db_table} l
             JOIN {Match._meta.db_table} m ON m.id = l.match_id
             JOIN {LedgerEntry._meta.db_table} e ON e.id = l.ledger_entry_id
-            WHERE m.run_id = %(run)s AND l.is_active
+            WHERE m.run_id = %(run)s AND l.is_active {only}
         )"""  # noqa: S608 -- table names are ours, values are parameters
-    params = {"run": run.pk, "rejected": MatchStatus.REJECTED, "window": window}
+    params = {
+        "run": run.pk,
+        "rejected": MatchStatus.REJECTED,
+        "window": window,
+        "only": list(match_ids or ()),
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             sides  # noqa: S608 -- see `sides`
@@ -617,10 +686,16 @@ def _cross_checks_sql(*, run: Run, findings: list[Finding], window: int) -> None
             )
 
 
-def discrepancies_recompute(*, run: Run) -> int:
-    """Recompute the matching-derived discrepancies of a run; returns how many are open."""
-    findings = match_findings(run, today=timezone.now().date())
-    discrepancies_sync(run=run, findings=findings, scope_prefixes=RECOMPUTED_PREFIXES)
+def discrepancies_recompute(*, run: Run, touched: Touched | None = None) -> int:
+    """Recompute the matching-derived discrepancies of a run, or only those of the
+    `touched` entries and matches; returns how many of the run's are open."""
+    findings = match_findings(run, today=timezone.now().date(), touched=touched)
+    if touched is None:
+        discrepancies_sync(run=run, findings=findings, scope_prefixes=RECOMPUTED_PREFIXES)
+    else:
+        discrepancies_sync(
+            run=run, findings=findings, scope_prefixes=None, scope_keys=touched.keys()
+        )
     return Discrepancy.objects.filter(
         run=run, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
     ).count()

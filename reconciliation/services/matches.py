@@ -7,7 +7,7 @@ Every change writes an audit event in the same transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -55,10 +55,23 @@ def _shape(n_source: int, n_ledger: int) -> str:
     return MatchShape.MANY_TO_MANY
 
 
-def _refresh_discrepancies(run: Run) -> None:
-    from reconciliation.services.discrepancies import discrepancies_recompute
+def _refresh_discrepancies(
+    run: Run,
+    *,
+    source_entry_ids: Iterable[uuid.UUID] = (),
+    ledger_entry_ids: Iterable[uuid.UUID] = (),
+    match_ids: Iterable[uuid.UUID] = (),
+) -> None:
+    """Recompute the discrepancies of what a decision touched (not the whole run: a click
+    in a million-entry run must not rescan it)."""
+    from reconciliation.services.discrepancies import Touched, discrepancies_recompute
 
-    discrepancies_recompute(run=run)
+    touched = Touched(
+        source_entry_ids=frozenset(source_entry_ids),
+        ledger_entry_ids=frozenset(ledger_entry_ids),
+        match_ids=frozenset(match_ids),
+    )
+    discrepancies_recompute(run=run, touched=touched)
 
 
 @transaction.atomic
@@ -148,7 +161,9 @@ def match_create_manual(
         ) from None
     source_entries_refresh_status(source_entry_ids=source_ids)
     ledger_entries_refresh_status(ledger_entry_ids=ledger_ids)
-    _refresh_discrepancies(run)
+    _refresh_discrepancies(
+        run, source_entry_ids=source_ids, ledger_entry_ids=ledger_ids, match_ids=[match.pk]
+    )
     run_audit(
         run=run,
         actor=actor,
@@ -249,7 +264,9 @@ def _after_decision(*, run: Run, match: Match) -> None:
     ledger_ids = list(match.ledger_links.values_list("ledger_entry_id", flat=True))
     source_entries_refresh_status(source_entry_ids=source_ids)
     ledger_entries_refresh_status(ledger_entry_ids=ledger_ids)
-    _refresh_discrepancies(run)
+    _refresh_discrepancies(
+        run, source_entry_ids=source_ids, ledger_entry_ids=ledger_ids, match_ids=[match.pk]
+    )
 
 
 @transaction.atomic
@@ -359,7 +376,7 @@ def source_entry_reopen(
     ).filter(Q(note__startswith="closed with item")).update(
         status=DiscrepancyStatus.OPEN, resolved_at=None, updated_at=timezone.now(), note=""
     )
-    _refresh_discrepancies(run)
+    _refresh_discrepancies(run, source_entry_ids=[entry.pk])
     run_audit(
         run=run,
         actor=actor,

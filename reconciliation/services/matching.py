@@ -245,7 +245,7 @@ def _persist(
     accepted_sources = [i for p in proposals if p.auto_accept for i in p.source_ids]
     accepted_ledgers = [i for p in proposals if p.auto_accept for i in p.ledger_ids]
     accepted = sum(1 for p in proposals if p.auto_accept)
-    explained: dict[int, str] = {}
+    explained: dict[Any, str] = {}
     rows = (
         _match_values(p, match_id, sources=sources, ledgers=ledgers, now=now, cache=explained)
         for p, match_id in zip(proposals, match_ids, strict=True)
@@ -276,22 +276,34 @@ def _match_values(
     sources: dict[str, EntryRow],
     ledgers: dict[str, EntryRow],
     now: dt.datetime,
-    cache: dict[int, str],
+    cache: dict[Any, str],
 ) -> tuple[Any, ...]:
-    zero = Decimal("0")
+    first = sources[p.source_ids[0]]
     return (
         match_id,
-        MatchStatus.ACCEPTED.value if p.auto_accept else MatchStatus.SUGGESTED.value,
-        SHAPES[p.shape].value,
+        _ACCEPTED if p.auto_accept else _SUGGESTED,
+        _SHAPE_VALUES[p.shape],
         p.score,
         p.ambiguous,
         _explanation_json(p.explanation, cache),
-        sources[p.source_ids[0]].currency,
-        sum((sources[i].amount for i in p.source_ids), zero),
-        sum((ledgers[i].amount for i in p.ledger_ids), zero),
+        first.currency,
+        # Most matches are 1:1: skip the generator and sum() for them.
+        first.amount if len(p.source_ids) == 1 else _total(sources, p.source_ids),
+        ledgers[p.ledger_ids[0]].amount
+        if len(p.ledger_ids) == 1
+        else _total(ledgers, p.ledger_ids),
         p.difference,
         now if p.auto_accept else None,
     )
+
+
+_ACCEPTED = MatchStatus.ACCEPTED.value
+_SUGGESTED = MatchStatus.SUGGESTED.value
+_SHAPE_VALUES = {name: shape.value for name, shape in SHAPES.items()}
+
+
+def _total(rows: dict[str, EntryRow], ids: tuple[str, ...]) -> Decimal:
+    return sum((rows[i].amount for i in ids), Decimal("0"))
 
 
 # Statistics are refreshed inside the pass once it wrote this many links: see _analyze.
@@ -334,11 +346,17 @@ _MATCH_COPY_COLUMNS = (
 )  # fmt: skip
 
 
-def _explanation_json(criteria: tuple[Criterion, ...], cache: dict[int, str]) -> str:
+def _explanation_json(criteria: tuple[Criterion, ...], cache: dict[Any, str]) -> str:
     """The explanation as JSON text (what the JSONField stores), from per-criterion
     fragments. Most criteria objects are shared by many proposals ("exact", "same day"),
     so their fragment is built once, keyed by identity: every criterion stays referenced
     by `proposals` while this runs, so an id cannot be reused meanwhile."""
+    # Whole explanations repeat too (an exact 1:1 match explains itself the same way
+    # thousands of times): look the tuple up first, by the identities of its criteria.
+    whole_key = tuple(map(id, criteria))
+    whole = cache.get(whole_key)
+    if whole is not None:
+        return whole
     parts = []
     for c in criteria:
         fragment = cache.get(id(c))
@@ -348,7 +366,8 @@ def _explanation_json(criteria: tuple[Criterion, ...], cache: dict[int, str]) ->
                 f'"max_points": {int(c.max_points)}, "detail": {_json_text(c.detail)}}}'
             )
         parts.append(fragment)
-    return "[" + ", ".join(parts) + "]"
+    whole = cache[whole_key] = "[" + ", ".join(parts) + "]"
+    return whole
 
 
 def _copy_text(value: str) -> str:

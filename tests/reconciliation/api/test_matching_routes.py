@@ -243,3 +243,39 @@ def test_concurrent_auto_and_manual_matches_never_double_link(api_client_for, wo
             .filter(n__gt=1)
         )
         assert not doubled.exists()
+
+
+def test_decisions_recompute_the_discrepancies_of_the_entries_they_touch(api_client_for, world):
+    from reconciliation.models import Discrepancy
+
+    client = api_client_for("rita")
+    match = world["accepted"]
+    [item_id] = match.source_links.values_list("source_entry_id", flat=True)
+    [gl_id] = match.ledger_links.values_list("ledger_entry_id", flat=True)
+    assert client.post(f"{BASE}/matches/{match.pk}/reject").status_code == 200
+    missing = Discrepancy.objects.get(run=world["run"], key=f"missing_in_ledger:{item_id}")
+    assert (missing.status, missing.is_current) == ("open", True)
+    assert Discrepancy.objects.filter(
+        key=f"missing_in_statement:{gl_id}", status="open", is_current=True
+    ).exists()
+
+    response = client.post(
+        f"{RUNS}/{world['run'].pk}/manual-match",
+        {"source_entry_ids": [str(item_id)], "ledger_entry_ids": [str(gl_id)]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    missing.refresh_from_db()
+    assert (missing.status, missing.is_current) == ("closed", False)  # resolved by the match
+
+
+def test_a_decision_leaves_the_rest_of_the_run_alone(api_client_for, world):
+    """Targeted: accepting one match does not rewrite an unrelated item's discrepancy
+    (a whole-run recompute would refresh its message; at a million entries it would also
+    take seconds per click)."""
+    unrelated = world["discrepancy"]
+    type(unrelated).objects.filter(pk=unrelated.pk).update(message="left as it was")
+    response = api_client_for("rita").post(f"{BASE}/matches/{world['suggested'].pk}/accept")
+    assert response.status_code == 200
+    unrelated.refresh_from_db()
+    assert unrelated.message == "left as it was"
