@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -23,14 +22,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
+from ledgers import ids
 from ledgers.choices import IdempotencyState, MembershipRole, ReconciliationStatus
 from ledgers.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 CURRENCY_REGEX = r"^[A-Z]{3}$"
 
 
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+# Time-ordered keys (see ledgers/ids.py); migrations refer to `ledgers.models.new_id`.
+new_id = ids.new_id
 
 
 def amount_field(**kwargs: Any) -> models.DecimalField[Any, Any]:

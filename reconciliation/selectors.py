@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
@@ -25,7 +26,8 @@ def _count(model: Any, **filters: Any) -> Coalesce:
 
 
 def with_run_counts(queryset: QuerySet[Run]) -> QuerySet[Run]:
-    """Annotate the counts API.md puts on a run, as subqueries: one query per page."""
+    """The counts of `run_counts_attach` as annotations (subqueries), for the admin's
+    changelist, which sorts by them; the API attaches them per page instead."""
     annotations: dict[str, Any] = {
         f"items_{status}": _count(SourceEntry, match_status=status)
         for status in SourceEntryMatchStatus.values
@@ -40,25 +42,70 @@ def with_run_counts(queryset: QuerySet[Run]) -> QuerySet[Run]:
     return queryset.annotate(**annotations)
 
 
-def _runs_visible(user: UserLike) -> QuerySet[Run]:
+def run_list(*, user: UserLike) -> QuerySet[Run]:
+    """The user's runs, without counts: `run_counts_attach` adds them to a page."""
     return Run.objects.filter(ledger__organization_id__in=organization_ids(user)).select_related(
         "ledger", "created_by"
     )
 
 
-def run_list(*, user: UserLike) -> QuerySet[Run]:
-    return with_run_counts(_runs_visible(user))
+RUN_COUNT_NAMES = (
+    *(f"items_{status}" for status in SourceEntryMatchStatus.values),
+    *(f"matches_{status}" for status in MatchStatus.values),
+    "open_discrepancies",
+    "source_file_count",
+)
+
+
+def run_counts_attach(runs: Sequence[Run]) -> None:
+    """Set the counts API.md puts on a run (`items_<status>`, `matches_<status>`,
+    `open_discrepancies`, `source_file_count`) on each run of a page: four GROUP BY queries
+    whatever the page size.
+
+    One grouped scan per table, not one correlated count per status: on a million-entry
+    run the subqueries rescanned the run's entries once per status (1.2 s for one run),
+    where a grouped index-only scan of (run, match_status) reads it once.
+    """
+    if not runs:
+        return
+    ids = [run.pk for run in runs]
+    counts: dict[Any, dict[str, int]] = {pk: {} for pk in ids}
+    grouped = (
+        (SourceEntry.objects.filter(run_id__in=ids), "match_status", "items_"),
+        (Match.objects.filter(run_id__in=ids), "status", "matches_"),
+    )
+    for queryset, field, prefix in grouped:
+        rows = queryset.order_by().values_list("run_id", field).annotate(n=Count("*"))
+        for run_id, status, n in rows:
+            counts[run_id][f"{prefix}{status}"] = n
+    singles = (
+        (
+            Discrepancy.objects.filter(
+                run_id__in=ids,
+                status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW],
+            ),
+            "open_discrepancies",
+        ),
+        (SourceFile.objects.filter(run_id__in=ids), "source_file_count"),
+    )
+    for queryset, name in singles:
+        for run_id, n in queryset.order_by().values_list("run_id").annotate(n=Count("*")):
+            counts[run_id][name] = n
+    for run in runs:
+        for name in RUN_COUNT_NAMES:
+            setattr(run, name, counts[run.pk].get(name, 0))
 
 
 def run_get(*, user: UserLike, run_id: Any, with_counts: bool = True) -> Run:
-    """The run (404 outside the user's organizations). `with_counts=False` skips the eleven
-    count subqueries: the child lists and actions under a run need only the run itself, and
-    on a million-entry run the counts cost seconds per request."""
-    queryset = run_list(user=user) if with_counts else _runs_visible(user)
+    """The run (404 outside the user's organizations), with its counts unless
+    `with_counts=False`: the child lists and actions under a run need only the run."""
     try:
-        return queryset.get(pk=run_id)
+        run = run_list(user=user).get(pk=run_id)
     except (Run.DoesNotExist, ValueError, TypeError):
         raise NotFound("Run not found.") from None
+    if with_counts:
+        run_counts_attach([run])
+    return run
 
 
 def _visible(user: UserLike) -> list[Any]:

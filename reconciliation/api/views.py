@@ -55,6 +55,7 @@ from reconciliation.selectors import (
     discrepancy_list,
     match_get,
     match_list,
+    run_counts_attach,
     run_get,
     run_gl_entries,
     run_list,
@@ -94,6 +95,17 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
 
     def get_queryset(self) -> QuerySet[Run]:
         return run_list(user=self.request.user)
+
+    def paginate_queryset(self, queryset: QuerySet[Run]) -> list[Run] | None:
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            run_counts_attach(page)
+        return page
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        run = self.get_object()
+        run_counts_attach([run])
+        return Response(RunSerializer(run).data)
 
     def organization_id_of(self, obj: Run) -> uuid.UUID:
         return obj.ledger.organization_id

@@ -223,20 +223,28 @@ def copy_rows(
     return written
 
 
-# Version and variant bits stay as they are, so mapped ids still read as version 4.
-_KEEP_VERSION = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-
-
 def _id_mask(scenario: str) -> int:
     """The synthetic generator's ids depend on its seed only; XOR-ing them with a mask per
     scenario keeps each data set deterministic while two scenarios (or a kept earlier
     run) never collide on a primary key."""
     digest = hashlib.blake2b(scenario.encode(), digest_size=16).digest()
-    return int.from_bytes(digest, "big") & _KEEP_VERSION
+    return int.from_bytes(digest, "big")
 
 
-def _mapped(row_id: str, mask: int) -> str:
-    return str(uuid.UUID(int=int(row_id.replace("-", ""), 16) ^ mask))
+# 2026-01-01T00:00:00Z in ms: the benchmark's rows look created from then on.
+_BASE_MS = 1_767_225_600_000
+_LOW_74_BITS = (1 << 74) - 1
+
+
+def _mapped(row_id: str, mask: int, index: int) -> str:
+    """A time-ordered (version 7) id, like the ones an import writes (ledgers/ids.py):
+    the row's position gives the millisecond (16 rows per ms), the generator's id and the
+    scenario's mask give the 74 random bits. Random v4 ids here would make the matching
+    benchmark pay index costs a real import no longer causes."""
+    low = (int(row_id.replace("-", ""), 16) ^ mask) & _LOW_74_BITS
+    rand_a, rand_b = low >> 62, low & ((1 << 62) - 1)
+    value = (_BASE_MS + index // 16) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
 
 
 def _source_row(
@@ -255,7 +263,7 @@ def _source_row(
         for d in row.details
     ]
     return (
-        _mapped(row.id, mask),
+        _mapped(row.id, mask, index),
         context.run_id,
         source_file_id,
         None,
@@ -324,7 +332,7 @@ def load_truth_set(
             LEDGER_COLUMNS,
             (
                 (
-                    _mapped(r.id, mask),
+                    _mapped(r.id, mask, i),
                     context.ledger_id,
                     context.account_id,
                     f"GL-{i + 1:08d}",

@@ -10,9 +10,16 @@ no booking date), and what cannot is a ParseError naming the element path, e.g.
 Streaming: `iterparse_safe` reports only the end of each `Ntry`, `Stmt` and `GrpHdr`. An
 entry is read when its `Ntry` ends; the statement's other children (Id, Acct, Bal, ...)
 are read as soon as a later `Ntry` or the `Stmt` itself ends, then everything read is
-cleared and unlinked. At most one entry's subtree is in memory whatever the file size, and
-Python touches only the elements it needs. Statement metadata (balances, sequence numbers,
-counts) is complete once `entries()` is exhausted.
+cleared and unlinked. At most one entry's subtree is in memory whatever the file size.
+Statement metadata (balances, sequence numbers, counts) is complete once `entries()` is
+exhausted.
+
+Speed: a million-entry file is the design load, so reading an entry is one pass over the
+children of each element on the way (`Ntry`, `TxDtls`, ...) that files them by local
+name, then plain dictionary lookups; subtrees nobody asks for are never entered. lxml
+builds a new proxy object and tag string for every element it hands to Python, so no
+element is visited twice and no wrapper objects are kept (an earlier version indexed
+every element lazily through a wrapper class and spent most of its time there).
 
 `ParsedEntry.line` and `ParseWarning.line` carry the entry's 1-based `Ntry` index in the
 file (counting skipped entries too), the same number the error messages quote.
@@ -30,7 +37,14 @@ from typing import BinaryIO, Final
 
 from lxml.etree import _Element
 
-from ledgers.money import AmountError, is_known_currency, parse_amount
+from ledgers.money import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    MINOR_UNITS,
+    AmountError,
+    is_known_currency,
+    parse_amount,
+)
 from reconciliation.parsers.types import (
     FileFormat,
     ParsedEntry,
@@ -57,8 +71,15 @@ _DATETIME_RE: Final = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:[.,][0-9]{1,12})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+_WHOLE_DIGITS: Final = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
 _INTEGER_RE: Final = re.compile(r"\+?[0-9]{1,18}")
 _COUNT_RE: Final = re.compile(r"[0-9]{1,15}")
+
+# Date texts repeat across a statement (a year has 366 days), so parsing each distinct one
+# once saves a regex match and a date construction per entry. Cleared when full, so a
+# hostile file with a million distinct timestamps cannot grow it.
+_DATE_CACHE: dict[str, date | None] = {}
+_DATE_CACHE_MAX: Final = 4096
 
 
 def _clean(text: str | None) -> str | None:
@@ -67,8 +88,27 @@ def _clean(text: str | None) -> str | None:
     return text.strip() or None
 
 
+class _LocalNames(dict[str, str]):
+    """`{urn:...:camt.053.001.08}Amt` -> `Amt`, remembered.
+
+    lxml builds a fresh tag string for every element it hands to Python, and looking the
+    local name up costs a third of cutting the namespace off again. A file uses a few dozen
+    tags; the bound stops a hostile one with endless distinct names from growing this.
+    """
+
+    def __missing__(self, tag: str) -> str:
+        name = tag[tag.rfind("}") + 1 :]
+        if len(self) < _NAMES_MAX:
+            self[tag] = name
+        return name
+
+
+_NAMES_MAX: Final = 4096
+_NAMES: Final = _LocalNames()
+
+
 def _local(tag: str) -> str:
-    return tag[tag.rfind("}") + 1 :]
+    return _NAMES[tag]
 
 
 def _parse_date(text: str) -> date | None:
@@ -77,6 +117,18 @@ def _parse_date(text: str) -> date | None:
     A `DtTm` of 23:30-05:00 is booked that day in the bank's time zone; converting to UTC
     first would move it to the next day and break matching against the ledger.
     """
+    try:
+        return _DATE_CACHE[text]
+    except KeyError:
+        pass
+    value = _date_of(text)
+    if len(_DATE_CACHE) >= _DATE_CACHE_MAX:
+        _DATE_CACHE.clear()
+    _DATE_CACHE[text] = value
+    return value
+
+
+def _date_of(text: str) -> date | None:
     match = _DATE_RE.fullmatch(text)
     if match is None:
         match = _DATETIME_RE.fullmatch(text)
@@ -89,6 +141,24 @@ def _parse_date(text: str) -> date | None:
         return date.fromisoformat(match.group(1))
     except ValueError:
         return None
+
+
+def _exact_amount(text: str, currency: str) -> tuple[Decimal, bool]:
+    """`parse_amount(text, currency)` for text that matched `_AMOUNT_RE`, decided from the
+    digits when they are plainly in range.
+
+    Text of that shape is a finite, unsigned decimal, so its size and precision can be read
+    off the digits: fewer than 19 before the point and at most `AMOUNT_DECIMAL_PLACES`
+    significant ones after it is what `check_amount` accepts, and more significant decimals
+    than the currency's minor units is what `has_excess_precision` flags. parse_amount's
+    Decimal round trips cost more than the rest of reading an amount; anything out of range
+    still goes through it, for the same error.
+    """
+    whole, _point, fraction = text.partition(".")
+    places = len(fraction.rstrip("0"))
+    if places <= AMOUNT_DECIMAL_PLACES and len(whole.lstrip("+0")) <= _WHOLE_DIGITS:
+        return Decimal(text), places > MINOR_UNITS[currency]
+    return parse_amount(text, currency)
 
 
 def _credit(indicator: str | None) -> bool | None:
@@ -107,92 +177,68 @@ def _signed(value: Decimal, credit: bool) -> Decimal:
     return value if credit or not value else -value
 
 
-def _first(element: _Element, name: str) -> _Element | None:
+# --- element access -------------------------------------------------------------------
+#
+# Every lookup means "the first child with this local name", as in the schema; `_all` is
+# for the few elements that repeat. Comments and processing instructions never reach here
+# (xmlsafe drops them), so every child's tag is a string.
+
+
+def _children(element: _Element) -> tuple[dict[str, _Element], set[str] | None]:
+    """The first child of each local name, and the names that occur more than once."""
+    first: dict[str, _Element] = {}
+    repeated: set[str] | None = None
+    names = _NAMES
+    # Slicing hands over all children in one call, cheaper than lxml's child iterator.
+    for child in element[:]:
+        name = names[child.tag]
+        if name not in first:
+            first[name] = child
+        elif repeated is None:
+            repeated = {name}
+        else:
+            repeated.add(name)
+    return first, repeated
+
+
+def _all(
+    element: _Element, first: dict[str, _Element], repeated: set[str] | None, name: str
+) -> list[_Element]:
+    """Every child called `name`, in document order (`first`/`repeated` from `_children`)."""
+    found = first.get(name)
+    if found is None:
+        return []
+    if repeated is None or name not in repeated:
+        return [found]
+    return [child for child in element[:] if _NAMES[child.tag] == name]
+
+
+def _first(element: _Element | None, name: str) -> _Element | None:
     """First child called `name`: for small elements, cheaper than indexing them."""
-    for child in element:
-        tag = child.tag
-        if tag[tag.rfind("}") + 1 :] == name:
+    if element is None:
+        return None
+    names = _NAMES
+    for child in element[:]:
+        if names[child.tag] == name:
             return child
     return None
 
 
 def _first_text(element: _Element | None, *path: str) -> str | None:
+    """Stripped text at `path` (each step: the first child of that name); None if blank."""
     for name in path:
-        if element is None:
-            return None
         element = _first(element, name)
-    return None if element is None else _clean(element.text)
+    if element is None:
+        return None
+    text = element.text
+    return None if text is None else text.strip() or None
 
 
-class _Node:
-    """An element with its children indexed by local name (one pass, on first use).
-
-    Reading an entry is then dictionary lookups instead of one ElementPath search per
-    field, which costs microseconds each and dominated an earlier find()-based version.
-    Only the first child of each name is indexed (wrapped in a _Node once it is visited);
-    `all()` scans the children again only for names that really repeat.
-    """
-
-    __slots__ = ("_kids", "_repeated", "element")
-
-    def __init__(self, element: _Element) -> None:
-        self.element = element
-        self._kids: dict[str, _Element | _Node] | None = None
-        self._repeated: set[str] | None = None
-
-    def _index(self) -> dict[str, _Element | _Node]:
-        kids: dict[str, _Element | _Node] = {}
-        for child in self.element:
-            tag = child.tag
-            name = tag[tag.rfind("}") + 1 :]
-            if name not in kids:
-                kids[name] = child
-            elif self._repeated is None:
-                self._repeated = {name}
-            else:
-                self._repeated.add(name)
-        self._kids = kids
-        return kids
-
-    def child(self, name: str) -> _Node | None:
-        kids = self._kids if self._kids is not None else self._index()
-        found = kids.get(name)
-        if found is None or type(found) is _Node:
-            return found
-        node = kids[name] = _Node(found)
-        return node
-
-    def value(self, name: str) -> str | None:
-        """Stripped text of the first child called `name`; None when absent or blank."""
-        kids = self._kids if self._kids is not None else self._index()
-        found = kids.get(name)
-        if found is None:
-            return None
-        text = found.element.text if type(found) is _Node else found.text
-        return None if text is None else text.strip() or None
-
-    def all(self, name: str) -> list[_Node]:
-        kids = self._kids if self._kids is not None else self._index()
-        if name not in kids:
-            return []
-        if self._repeated is None or name not in self._repeated:
-            node = self.child(name)
-            return [] if node is None else [node]
-        return [_Node(child) for child in self.element if _local(child.tag) == name]
-
-    def find(self, *path: str) -> _Node | None:
-        """First node at `path` (each step: the first child with that local name)."""
-        node = self
-        for name in path:
-            found = node.child(name)
-            if found is None:
-                return None
-            node = found
-        return node
-
-    def text(self, *path: str) -> str | None:
-        node = self.find(*path)
-        return None if node is None else _clean(node.element.text)
+def _text(element: _Element | None) -> str | None:
+    if element is None:
+        return None
+    text = element.text
+    return None if text is None else text.strip() or None
 
 
 class _Warnings:
@@ -298,23 +344,29 @@ class Camt053Reader:
         statement: _Statement | None = None
         number = 0
         events = iterparse_safe(self._stream, tags=_EVENT_TAGS)
+        release = events.release
         for _event, element in events:
-            name = _local(element.tag)
+            tag = element.tag
+            name = _NAMES[tag]
             parent = element.getparent()
             if name == "Ntry":
                 # Only a Ntry directly in BkToCstmrStmt/Stmt is an entry; one anywhere else
-                # is left alone and freed with its ancestors.
-                if parent is None or _local(parent.tag) != "Stmt":
-                    continue
-                if statement is None or statement.element is not parent:
+                # is left alone and freed with its ancestors. The open statement's element
+                # passed these checks when it was opened.
+                if statement is None or parent is not statement.element:
+                    if parent is None or _local(parent.tag) != "Stmt":
+                        continue
                     if not _in_statement_list(parent.getparent()):
                         continue
                     statement = self._open(parent, statement)
-                self._read_statement_parts(statement, until=element)
+                previous = element.getprevious()
+                # Right after the previous entry (the usual case) there is nothing to read.
+                if previous is None or previous.tag != tag:
+                    self._read_statement_parts(statement, until=element)
                 number += 1
                 statement.entries_seen += 1
-                entry = self._entry(_Node(element), statement, number)
-                events.release(element)
+                entry = self._entry(element, statement, number)
+                release(element)
                 if entry is not None:
                     yield entry
             elif name == "Stmt":
@@ -325,9 +377,9 @@ class Camt053Reader:
                 self._read_statement_parts(statement, until=None)
                 self.statements.append(statement.freeze())
                 statement = None
-                events.release(element)
+                release(element)
             elif name == "GrpHdr" and _in_statement_list(parent):
-                created = _Node(element).value("CreDtTm")
+                created = _first_text(element, "CreDtTm")
                 self._group_created = None if created is None else _parse_date(created)
         if not self.statements:
             raise ParseError(
@@ -360,10 +412,9 @@ class Camt053Reader:
                 break
             parts.append((child, name))
         for child, name in reversed(parts):
-            self._statement_part(_Node(child), name, statement)
+            self._statement_part(child, name, statement)
 
-    def _statement_part(self, node: _Node, name: str, statement: _Statement) -> None:
-        element = node.element
+    def _statement_part(self, element: _Element, name: str, statement: _Statement) -> None:
         if name == "Id":
             statement.statement_id = _clean(element.text)
         elif name == "ElctrncSeqNb":
@@ -374,12 +425,12 @@ class Camt053Reader:
             # Only a fallback booking date: a bad value is not worth failing the file for.
             statement.created = _parse_date((element.text or "").strip())
         elif name == "FrToDt":
-            statement.period_from = self._period_end(node, statement, ("FrDtTm", "FrDt"))
-            statement.period_to = self._period_end(node, statement, ("ToDtTm", "ToDt"))
+            statement.period_from = self._period_end(element, statement, ("FrDtTm", "FrDt"))
+            statement.period_to = self._period_end(element, statement, ("ToDtTm", "ToDt"))
         elif name == "Acct":
-            statement.account_iban = node.text("Id", "IBAN")
-            statement.account_other_id = node.text("Id", "Othr", "Id")
-            currency = node.value("Ccy")
+            statement.account_iban = _first_text(element, "Id", "IBAN")
+            statement.account_other_id = _first_text(element, "Id", "Othr", "Id")
+            currency = _first_text(element, "Ccy")
             if currency is not None:
                 if is_known_currency(currency.upper()):
                     statement.account_currency = currency.upper()
@@ -390,7 +441,7 @@ class Camt053Reader:
                     )
         elif name == "Bal":
             statement.balances_seen += 1
-            self._balance(node, statement)
+            self._balance(element, statement)
 
     def _sequence(self, element: _Element, statement: _Statement, name: str) -> int | None:
         text = (element.text or "").strip()
@@ -402,26 +453,28 @@ class Camt053Reader:
         return None
 
     def _period_end(
-        self, period: _Node, statement: _Statement, names: tuple[str, str]
+        self, period: _Element, statement: _Statement, names: tuple[str, str]
     ) -> date | None:
         for name in names:
-            node = period.child(name)
-            if node is not None:
-                text = (node.element.text or "").strip()
+            element = _first(period, name)
+            if element is not None:
+                text = (element.text or "").strip()
                 value = _parse_date(text)
                 if value is None:
                     raise ParseError(
                         f"unparsable date {text[:40]!r}",
                         code="invalid_date",
-                        line=node.element.sourceline,
+                        line=element.sourceline,
                         element=f"{statement.path}/FrToDt/{name}",
                     )
                 return value
         return None
 
-    def _balance(self, node: _Node, statement: _Statement) -> None:
+    def _balance(self, element: _Element, statement: _Statement) -> None:
         where = f"{statement.path}/Bal[{statement.balances_seen}]"
-        kind = node.text("Tp", "CdOrPrtry", "Cd") or node.text("Tp", "CdOrPrtry", "Prtry")
+        kind = _first_text(element, "Tp", "CdOrPrtry", "Cd") or _first_text(
+            element, "Tp", "CdOrPrtry", "Prtry"
+        )
         code = kind.upper() if kind else None
         if code == "CLBD":
             if statement.closing_balance is not None:
@@ -436,25 +489,25 @@ class Camt053Reader:
                 return  # OPBD wins; PRCD is only the opening when there is no OPBD
         else:
             return
-        amount_node = node.child("Amt")
-        if amount_node is None:
+        amount_element = _first(element, "Amt")
+        if amount_element is None:
             raise ParseError(
                 f"{code} balance has no amount",
                 code="missing_amount",
-                line=node.element.sourceline,
+                line=element.sourceline,
                 element=f"{where}/Amt",
             )
         value, currency, excess = self._amount(
-            amount_node.element, where, "Amt", fallback_currency=statement.currency, line=None
+            amount_element, where, "Amt", fallback_currency=statement.currency, line=None
         )
-        indicator = node.value("CdtDbtInd")
+        indicator = _first_text(element, "CdtDbtInd")
         credit = _credit(indicator)
         if credit is None:
             if indicator is not None:
                 raise ParseError(
                     f"invalid CdtDbtInd {indicator[:10]!r}",
                     code="invalid_direction",
-                    line=node.element.sourceline,
+                    line=element.sourceline,
                     element=f"{where}/CdtDbtInd",
                 )
             # Seen in the wild (an anonymised Lithuanian export): balances are almost
@@ -464,8 +517,10 @@ class Camt053Reader:
                 f"{where}: {code} balance has no CdtDbtInd; read as a credit (positive) balance",
             )
             credit = True
-        date_node = node.child("Dt")
-        balance_date = None if date_node is None else self._choice_date(date_node, f"{where}/Dt")
+        date_element = _first(element, "Dt")
+        balance_date = (
+            None if date_element is None else self._choice_date(date_element, where, "Dt")
+        )
         if excess:
             self._warn.add(
                 "excess_precision",
@@ -486,55 +541,76 @@ class Camt053Reader:
 
     # --- entries ------------------------------------------------------------------------
 
-    def _entry(self, node: _Node, statement: _Statement, number: int) -> ParsedEntry | None:
+    def _entry(self, ntry: _Element, statement: _Statement, number: int) -> ParsedEntry | None:
         where = f"{statement.path}/Ntry[{statement.entries_seen}]"
-        if not self._is_imported(node, number, where):
+        kids, repeated = _children(ntry)
+        if not self._is_imported(kids.get("Sts"), number, where):
             statement.skipped_count += 1
             return None
 
-        amount_node = node.child("Amt")
-        if amount_node is None:
+        amount_element = kids.get("Amt")
+        if amount_element is None:
             raise ParseError(
                 f"entry {number} has no amount",
                 code="missing_amount",
-                line=node.element.sourceline,
+                line=ntry.sourceline,
                 element=f"{where}/Amt",
             )
+        statement_currency = statement.currency
         value, currency, excess = self._amount(
-            amount_node.element, where, "Amt", fallback_currency=statement.currency, line=number
+            amount_element, where, "Amt", fallback_currency=statement_currency, line=number
         )
-        credit = self._direction(node, where, number)
-        amount = _signed(value, credit)
+        indicator = _text(kids.get("CdtDbtInd"))
+        credit = _credit(indicator)
+        if credit is None:
+            problem = (
+                "has no CdtDbtInd" if indicator is None else f"has CdtDbtInd {indicator[:10]!r}"
+            )
+            raise ParseError(
+                f"entry {number} {problem}; it must be CRDT or DBIT",
+                code="invalid_direction",
+                line=ntry.sourceline,
+                element=f"{where}/CdtDbtInd",
+            )
+        amount = value if credit or not value else -value
         if excess:
             self._warn.add(
                 "excess_precision",
                 f"{where}/Amt: {value} has more decimals than {currency} allows; kept as sent",
                 number,
             )
-        if statement.currency is not None and currency != statement.currency:
+        if statement_currency is not None and currency != statement_currency:
             self._warn.add(
                 "foreign_currency_entry",
-                f"{where}: entry booked in {currency} on a {statement.currency} statement",
+                f"{where}: entry booked in {currency} on a {statement_currency} statement",
                 number,
             )
-        is_reversal = self._reversal(node, where, number)
-        booking_date, value_date = self._dates(node, statement, where, number)
+        is_reversal = self._reversal(kids.get("RvslInd"), where, number)
+        booking_date, value_date = self._dates(ntry, kids, statement, where, number)
 
         details: list[TransactionDetail] = []
         batch_count: int | None = None
-        for block_index, block in enumerate(node.all("NtryDtls"), 1):
-            for batch in block.all("Btch"):
-                count = batch.value("NbOfTxs") or ""
+        for block_index, block in enumerate(_all(ntry, kids, repeated, "NtryDtls"), 1):
+            batches: list[_Element] = []
+            transactions: list[_Element] = []
+            for child in block[:]:
+                name = _NAMES[child.tag]
+                if name == "TxDtls":
+                    transactions.append(child)
+                elif name == "Btch":
+                    batches.append(child)
+            for batch in batches:
+                count = _first_text(batch, "NbOfTxs") or ""
                 if _COUNT_RE.fullmatch(count):
                     batch_count = (batch_count or 0) + int(count)
                 else:
                     self._warn.add(
                         "invalid_batch_count", f"{where}: Btch/NbOfTxs is not a count", number
                     )
-            for detail_index, detail in enumerate(block.all("TxDtls"), 1):
+            for detail_index, transaction in enumerate(transactions, 1):
                 details.append(
                     self._detail(
-                        detail,
+                        transaction,
                         where=f"{where}/NtryDtls[{block_index}]/TxDtls[{detail_index}]",
                         number=number,
                         entry_credit=credit,
@@ -554,28 +630,30 @@ class Camt053Reader:
             amount=amount,
             currency=currency,
             excess_precision=excess,
-            bank_reference=node.value("AcctSvcrRef"),
-            entry_reference=node.value("NtryRef"),
+            bank_reference=_text(kids.get("AcctSvcrRef")),
+            entry_reference=_text(kids.get("NtryRef")),
             end_to_end_id=only.end_to_end_id if only else None,
             creditor_reference=only.creditor_reference if only else None,
-            description=node.value("AddtlNtryInf") or _remittance_summary(details),
+            description=_text(kids.get("AddtlNtryInf")) or _remittance_summary(details),
             counterparty_name=only.counterparty_name if only else None,
             counterparty_iban=only.counterparty_iban if only else None,
-            bank_transaction_code=_bank_transaction_code(node),
+            bank_transaction_code=_bank_transaction_code(kids.get("BkTxCd")),
             is_reversal=is_reversal,
             batch_count=batch_count,
             details=tuple(details),
-            charges=self._charges(node, where, currency, number),
+            charges=self._charges(_all(ntry, kids, repeated, "Chrgs"), where, currency, number)
+            if "Chrgs" in kids
+            else None,
         )
 
-    def _is_imported(self, node: _Node, number: int, where: str) -> bool:
-        status_node = node.child("Sts")
+    def _is_imported(self, status_element: _Element | None, number: int, where: str) -> bool:
         status = None
-        if status_node is not None:
+        if status_element is not None:
             # v02-v06 write the code as text, v07+ as Sts/Cd (or a proprietary Sts/Prtry).
-            element = status_node.element
             status = (
-                _first_text(element, "Cd") or _first_text(element, "Prtry") or _clean(element.text)
+                _first_text(status_element, "Cd")
+                or _first_text(status_element, "Prtry")
+                or _clean(status_element.text)
             )
         if status is None:
             self._warn.add("missing_status", f"{where}: no Sts; read as booked (BOOK)", number)
@@ -592,23 +670,8 @@ class Camt053Reader:
         self._warn.add(code, f"{where}: status {status[:10]!r} not imported", number)
         return False
 
-    def _direction(self, node: _Node, where: str, number: int) -> bool:
-        indicator = node.value("CdtDbtInd")
-        credit = _credit(indicator)
-        if credit is None:
-            problem = (
-                "has no CdtDbtInd" if indicator is None else f"has CdtDbtInd {indicator[:10]!r}"
-            )
-            raise ParseError(
-                f"entry {number} {problem}; it must be CRDT or DBIT",
-                code="invalid_direction",
-                line=node.element.sourceline,
-                element=f"{where}/CdtDbtInd",
-            )
-        return credit
-
-    def _reversal(self, node: _Node, where: str, number: int) -> bool:
-        indicator = node.value("RvslInd")
+    def _reversal(self, element: _Element | None, where: str, number: int) -> bool:
+        indicator = _text(element)
         if indicator is None:
             return False
         flag = indicator.lower()
@@ -623,14 +686,21 @@ class Camt053Reader:
         return False
 
     def _dates(
-        self, node: _Node, statement: _Statement, where: str, number: int
+        self,
+        ntry: _Element,
+        kids: dict[str, _Element],
+        statement: _Statement,
+        where: str,
+        number: int,
     ) -> tuple[date, date | None]:
-        booking_node = node.child("BookgDt")
+        booking_element = kids.get("BookgDt")
         booking = (
-            None if booking_node is None else self._choice_date(booking_node, f"{where}/BookgDt")
+            None
+            if booking_element is None
+            else self._choice_date(booking_element, where, "BookgDt")
         )
-        value_node = node.child("ValDt")
-        value = None if value_node is None else self._choice_date(value_node, f"{where}/ValDt")
+        value_element = kids.get("ValDt")
+        value = None if value_element is None else self._choice_date(value_element, where, "ValDt")
         if booking is not None:
             return booking, value
         # Some banks leave BookgDt out (it is optional in every version); the statement's
@@ -653,16 +723,15 @@ class Camt053Reader:
         raise ParseError(
             f"entry {number} has no booking date and the statement has no date to fall back on",
             code="missing_date",
-            line=node.element.sourceline,
+            line=ntry.sourceline,
             element=f"{where}/BookgDt",
         )
 
-    def _choice_date(self, node: _Node, where: str) -> date | None:
-        """Date of a `Dt | DtTm` choice; None when it holds neither."""
-        for child in node.element:
-            tag = child.tag
-            name = tag[tag.rfind("}") + 1 :]
-            if name != "Dt" and name != "DtTm":
+    def _choice_date(self, element: _Element, where: str, name: str) -> date | None:
+        """Date of the `Dt | DtTm` choice `where/name`; None when it holds neither."""
+        for child in element[:]:
+            choice = _NAMES[child.tag]
+            if choice != "Dt" and choice != "DtTm":
                 continue
             text = (child.text or "").strip()
             value = _parse_date(text)
@@ -671,14 +740,14 @@ class Camt053Reader:
                     f"unparsable date {text[:40]!r}",
                     code="invalid_date",
                     line=child.sourceline,
-                    element=f"{where}/{name}",
+                    element=f"{where}/{name}/{choice}",
                 )
             return value
         return None
 
     def _detail(
         self,
-        node: _Node,
+        transaction: _Element,
         *,
         where: str,
         number: int,
@@ -686,27 +755,28 @@ class Camt053Reader:
         entry_currency: str,
         is_reversal: bool,
     ) -> TransactionDetail:
+        kids, repeated = _children(transaction)
         # v03+ carry the amount (in the entry's currency) directly on TxDtls; v02 only has
         # it inside AmtDtls/TxAmt.
-        amount_node = node.child("Amt")
+        amount_element = kids.get("Amt")
         amount_name = "Amt"
-        if amount_node is None:
-            amount_node = node.find("AmtDtls", "TxAmt", "Amt")
+        if amount_element is None:
+            amount_element = _first(_first(kids.get("AmtDtls"), "TxAmt"), "Amt")
             amount_name = "AmtDtls/TxAmt/Amt"
-        credit = _credit(node.value("CdtDbtInd"))
+        credit = _credit(_text(kids.get("CdtDbtInd")))
         if credit is None:
             credit = entry_credit
         amount: Decimal | None = None
         currency: str | None = None
-        if amount_node is not None:
+        if amount_element is not None:
             value, currency, excess = self._amount(
-                amount_node.element,
+                amount_element,
                 where,
                 amount_name,
                 fallback_currency=entry_currency,
                 line=number,
             )
-            amount = _signed(value, credit)
+            amount = value if credit or not value else -value
             if excess:
                 self._warn.add(
                     "excess_precision",
@@ -715,72 +785,88 @@ class Camt053Reader:
                     number,
                 )
 
-        end_to_end_id = node.text("Refs", "EndToEndId")
+        references = _children(kids["Refs"])[0] if "Refs" in kids else {}
+        end_to_end_id = _text(references.get("EndToEndId"))
         if end_to_end_id is not None and end_to_end_id.upper() == _NOT_PROVIDED:
             end_to_end_id = None  # SEPA's placeholder, not a reference
 
         remittance = creditor_reference = creditor_reference_type = None
-        remittance_node = node.child("RmtInf")
-        if remittance_node is not None:
-            lines = [_clean(line.element.text) for line in remittance_node.all("Ustrd")]
+        remittance_element = kids.get("RmtInf")
+        if remittance_element is not None:
+            lines: list[str | None] = []
+            structured: list[_Element] = []
+            for child in remittance_element[:]:
+                name = _NAMES[child.tag]
+                if name == "Ustrd":
+                    lines.append(_clean(child.text))
+                elif name == "Strd":
+                    structured.append(child)
             remittance = " ".join(line for line in lines if line) or None
-            references = (
-                info for block in remittance_node.all("Strd") for info in block.all("CdtrRefInf")
-            )
-            for info in references:
-                creditor_reference = info.value("Ref")
-                if creditor_reference is not None:
-                    creditor_reference_type = info.text("Tp", "CdOrPrtry", "Cd") or info.text(
-                        "Tp", "CdOrPrtry", "Prtry"
-                    )
-                    break
+            if structured:
+                creditor_reference, creditor_reference_type = _creditor_reference(structured)
 
         # The other party is the debtor of money received and the creditor of money paid.
         # A reversal undoes a booking in the other direction and keeps that booking's
         # parties (a returned direct debit still names the original debtor).
         role = "Dbtr" if credit != is_reversal else "Cdtr"
         counterparty_name = counterparty_iban = None
-        parties = node.child("RltdPties")
+        parties = kids.get("RltdPties")
         if parties is not None:
-            # v02-v06: Dbtr/Nm; v07+: Dbtr/Pty/Nm.
-            counterparty_name = parties.text(role, "Nm") or parties.text(role, "Pty", "Nm")
-            counterparty_iban = parties.text(role + "Acct", "Id", "IBAN")
+            role_account = role + "Acct"
+            party = account = None
+            for child in parties[:]:
+                name = _NAMES[child.tag]
+                if name == role:
+                    if party is None:
+                        party = child
+                elif name == role_account and account is None:
+                    account = child
+            counterparty_name = _party_name(party)
+            counterparty_iban = _first_text(account, "Id", "IBAN")
 
         return TransactionDetail(
             amount=amount,
             currency=currency,
             end_to_end_id=end_to_end_id,
-            instruction_id=node.text("Refs", "InstrId"),
+            instruction_id=_text(references.get("InstrId")),
             creditor_reference=creditor_reference,
             creditor_reference_type=creditor_reference_type,
             remittance=remittance,
             counterparty_name=counterparty_name,
             counterparty_iban=counterparty_iban,
-            charges=self._charges(node, where, entry_currency, number),
+            charges=self._charges(
+                _all(transaction, kids, repeated, "Chrgs"), where, entry_currency, number
+            )
+            if "Chrgs" in kids
+            else None,
         )
 
     def _charges(
-        self, owner: _Node, where: str, fallback_currency: str, number: int
+        self, blocks: list[_Element], where: str, fallback_currency: str, number: int
     ) -> Decimal | None:
         """Total charges (unsigned): TtlChrgsAndTaxAmt, else the sum of the records.
 
         v02 repeats `Chrgs` with an `Amt` each; v03+ have one `Chrgs` with `Rcrd/Amt`s.
         """
         total: Decimal | None = None
-        for block_index, block in enumerate(owner.all("Chrgs"), 1):
+        for block_index, block in enumerate(blocks, 1):
             block_path = f"Chrgs[{block_index}]"
-            total_node = block.child("TtlChrgsAndTaxAmt")
-            if total_node is not None:
-                amounts = [(total_node, f"{block_path}/TtlChrgsAndTaxAmt")]
+            kids, repeated = _children(block)
+            total_element = kids.get("TtlChrgsAndTaxAmt")
+            if total_element is not None:
+                amounts = [(total_element, f"{block_path}/TtlChrgsAndTaxAmt")]
             else:
-                amounts = [(amount, f"{block_path}/Amt") for amount in block.all("Amt")]
-                for record_index, record in enumerate(block.all("Rcrd"), 1):
-                    amount_node = record.child("Amt")
-                    if amount_node is not None:
-                        amounts.append((amount_node, f"{block_path}/Rcrd[{record_index}]/Amt"))
-            for amount_node, name in amounts:
+                amounts = [
+                    (amount, f"{block_path}/Amt") for amount in _all(block, kids, repeated, "Amt")
+                ]
+                records = _all(block, kids, repeated, "Rcrd")
+                for record_index, record in enumerate(records, 1):
+                    amount_element = _first(record, "Amt")
+                    if amount_element is not None:
+                        amounts.append((amount_element, f"{block_path}/Rcrd[{record_index}]/Amt"))
+            for amount_element, name in amounts:
                 value, _currency, _excess = self._amount(
-                    amount_node.element,
+                    amount_element,
                     where,
                     name,
                     fallback_currency=fallback_currency,
@@ -815,7 +901,7 @@ class Camt053Reader:
                 "missing_currency", f"{where}/{name}: no Ccy; {fallback_currency} assumed", line
             )
             currency = fallback_currency
-        if not is_known_currency(currency):
+        if currency not in MINOR_UNITS:
             raise ParseError(
                 f"unknown currency {currency[:8]!r}",
                 code="unknown_currency",
@@ -835,7 +921,7 @@ class Camt053Reader:
                 element=f"{where}/{name}",
             )
         try:
-            value, excess = parse_amount(text, currency)
+            value, excess = _exact_amount(text, currency)
         except AmountError as exc:
             raise ParseError(
                 str(exc), code="invalid_amount", line=element.sourceline, element=where
@@ -843,23 +929,46 @@ class Camt053Reader:
         return value, currency, excess
 
 
-def _bank_transaction_code(entry: _Node) -> str | None:
+def _party_name(party: _Element | None) -> str | None:
+    """`Nm` of a party: v02-v06 write Dbtr/Nm, v07+ Dbtr/Pty/Nm (tried in that order)."""
+    if party is None:
+        return None
+    kids = _children(party)[0]
+    return _text(kids.get("Nm")) or _first_text(kids.get("Pty"), "Nm")
+
+
+def _creditor_reference(structured: list[_Element]) -> tuple[str | None, str | None]:
+    """The first `Strd/CdtrRefInf/Ref` and its type (`Tp/CdOrPrtry/Cd`, else `Prtry`)."""
+    for block in structured:
+        for info in block[:]:
+            if _NAMES[info.tag] != "CdtrRefInf":
+                continue
+            reference = _first_text(info, "Ref")
+            if reference is not None:
+                kind = _first(_first(info, "Tp"), "CdOrPrtry")
+                return reference, _first_text(kind, "Cd") or _first_text(kind, "Prtry")
+    return None, None
+
+
+def _bank_transaction_code(code: _Element | None) -> str | None:
     """`PMNT/RCDT/ESCT` from the ISO domain structure, else the proprietary code."""
-    code = entry.child("BkTxCd")
     if code is None:
         return None
-    domain = _first(code.element, "Domn")
+    kids = _children(code)[0]
+    domain = kids.get("Domn")
     if domain is not None:
-        family = _first(domain, "Fmly")
+        domain_kids = _children(domain)[0]
+        family = domain_kids.get("Fmly")
+        family_kids = _children(family)[0] if family is not None else {}
         parts = (
-            _first_text(domain, "Cd"),
-            _first_text(family, "Cd"),
-            _first_text(family, "SubFmlyCd"),
+            _text(domain_kids.get("Cd")),
+            _text(family_kids.get("Cd")),
+            _text(family_kids.get("SubFmlyCd")),
         )
         joined = "/".join(part for part in parts if part)
         if joined:
             return joined
-    return _first_text(code.element, "Prtry", "Cd")
+    return _first_text(kids.get("Prtry"), "Cd")
 
 
 def _remittance_summary(details: Iterable[TransactionDetail]) -> str:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from functools import partial
@@ -37,6 +36,7 @@ from psycopg import postgres, pq
 from psycopg.adapt import Dumper
 
 from ledgers.exceptions import Conflict, Invalid, TooLarge, Unprocessable, UnsupportedFormat
+from ledgers.ids import new_id, raw_id_stream
 from reconciliation.choices import (
     RunMode,
     RunStatus,
@@ -497,7 +497,7 @@ def _save_statements(
             )
         rows.append(
             Statement(
-                id=statement_ids.get(info.index) or uuid.uuid4(),
+                id=statement_ids.get(info.index) or new_id(),
                 source_file=source_file,
                 ledger_id=run.ledger_id,
                 index=info.index,
@@ -526,8 +526,8 @@ class _EntryWriter:
     On PostgreSQL the rows go through one binary COPY for the whole file when nothing can
     be a duplicate (the account's first import), else one COPY per batch, since the
     duplicate lookup of the next batch needs the connection between them. Rows are
-    tuples ready for binary COPY: ids are random 16-byte strings drawn in bulk (a v4 UUID
-    each, as `new_id` would make, without a syscall and an object per row) and `details`
+    tuples ready for binary COPY: ids are 16-byte strings drawn in bulk (time-ordered
+    UUIDs, as `new_id` makes, without a syscall and an object per row) and `details`
     is JSON text; off PostgreSQL (bulk_create) they are turned back into UUIDs and lists.
     """
 
@@ -579,7 +579,7 @@ class _EntryWriter:
             .exists()
         )
         self.use_copy = connection.vendor == "postgresql"
-        self._ids = _random_ids()
+        self._ids = raw_id_stream()
         self._constants = (run.pk.bytes, source_file.pk.bytes)
         self._ledger = run.ledger_id.bytes
         self._statement: tuple[int, bytes] = (-1, b"")
@@ -605,7 +605,7 @@ class _EntryWriter:
     def _statement_id(self, index: int) -> bytes:
         statement_id = self.statement_ids.get(index)
         if statement_id is None:
-            statement_id = self.statement_ids[index] = uuid.uuid4()
+            statement_id = self.statement_ids[index] = new_id()
         self._statement = (index, statement_id.bytes)
         return self._statement[1]
 
@@ -713,17 +713,6 @@ class _EntryWriter:
             values[name] = uuid.UUID(bytes=values[name])
         values["details"] = json.loads(values["details"])
         return values
-
-
-def _random_ids(chunk: int = 4096) -> Iterator[bytes]:
-    """Endless random version-4 UUIDs as 16 raw bytes, drawn from the OS in chunks."""
-    while True:
-        pool = bytearray(os.urandom(16 * chunk))
-        pool[6::16] = bytes((b & 0x0F) | 0x40 for b in pool[6::16])  # version 4
-        pool[8::16] = bytes((b & 0x3F) | 0x80 for b in pool[8::16])  # RFC 4122 variant
-        data = bytes(pool)
-        for start in range(0, len(data), 16):
-            yield data[start : start + 16]
 
 
 class _RawUuidDumper(Dumper):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
+from ledgers.ids import hex_id_stream
 from ledgers.models import LedgerEntry
 from reconciliation.choices import (
     MatchKind,
@@ -240,7 +240,7 @@ def _persist(
     needs COPY's backslash escaping. Elsewhere (SQLite) bulk_create does the same work.
     """
     now = timezone.now()
-    ids = _hex_ids()
+    ids = hex_id_stream()
     match_ids = [next(ids) for _ in proposals]
     accepted_sources = [i for p in proposals if p.auto_accept for i in p.source_ids]
     accepted_ledgers = [i for p in proposals if p.auto_accept for i in p.ledger_ids]
@@ -325,18 +325,6 @@ def _analyze(*models: Any) -> None:
     with connection.cursor() as cursor:
         for model in models:
             cursor.execute(f"ANALYZE {model._meta.db_table}")
-
-
-def _hex_ids(chunk: int = 4096) -> Iterator[str]:
-    """Endless random version-4 UUIDs as 32 hex digits, drawn from the OS in chunks (what
-    `new_id` makes, without a syscall and a UUID object per match)."""
-    while True:
-        pool = bytearray(os.urandom(16 * chunk))
-        pool[6::16] = bytes((b & 0x0F) | 0x40 for b in pool[6::16])  # version 4
-        pool[8::16] = bytes((b & 0x3F) | 0x80 for b in pool[8::16])  # RFC 4122 variant
-        text = pool.hex()
-        for start in range(0, len(text), 32):
-            yield text[start : start + 32]
 
 
 _MATCH_COPY_COLUMNS = (

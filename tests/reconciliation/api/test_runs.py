@@ -7,7 +7,7 @@ from reconciliation.models import Run
 
 pytestmark = pytest.mark.django_db
 RUNS = "/v1/ledgers/reconciliation/runs"
-RUN_LIST_QUERIES = 4  # token, memberships, COUNT(*), page with annotated counts
+RUN_LIST_QUERIES = 8  # token, memberships, COUNT(*), page, 4 grouped counts for the page
 
 
 def create(client, ledger, **extra):
@@ -225,3 +225,24 @@ def test_deleting_a_run_keeps_its_audit_trail(api_client_for, alice_run):
     assert not Run.objects.filter(pk=alice_run.pk).exists()
     actions = list(AuditEvent.objects.filter(run_id=alice_run.pk).values_list("action", flat=True))
     assert actions == ["run.created", "run.deleted"]
+
+
+def test_each_run_of_a_page_carries_its_own_counts(api_client_for, world, alice):
+    """The counts are attached per page by grouped queries: each run gets its own."""
+    from reconciliation.services.runs import run_create
+
+    empty = run_create(ledger=world["run"].ledger, actor=alice)
+    detail = api_client_for("rita").get(f"{RUNS}/{world['run'].pk}").json()["counts"]
+    assert detail["items"]["unmatched"] > 0 and detail["matches"]["suggested"] > 0
+    assert detail["source_files"] == 1 and detail["open_discrepancies"] > 0
+    listed = {
+        run["id"]: run["counts"]
+        for run in api_client_for("rita").get(RUNS, {"limit": 500}).json()["results"]
+    }
+    assert listed[str(world["run"].pk)] == detail
+    assert listed[str(empty.pk)] == {
+        "items": {"unmatched": 0, "matched": 0, "partial": 0, "closed": 0},
+        "matches": {"suggested": 0, "accepted": 0, "rejected": 0},
+        "open_discrepancies": 0,
+        "source_files": 0,
+    }
