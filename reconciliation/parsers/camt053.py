@@ -785,8 +785,19 @@ class Camt053Reader:
                     number,
                 )
 
-        references = _children(kids["Refs"])[0] if "Refs" in kids else {}
-        end_to_end_id = _text(references.get("EndToEndId"))
+        end_to_end_id = instruction_id = None
+        references = kids.get("Refs")
+        if references is not None:
+            end_to_end_element = instruction_element = None
+            for child in references[:]:
+                name = _NAMES[child.tag]
+                if name == "EndToEndId":
+                    if end_to_end_element is None:
+                        end_to_end_element = child
+                elif name == "InstrId" and instruction_element is None:
+                    instruction_element = child
+            end_to_end_id = _text(end_to_end_element)
+            instruction_id = _text(instruction_element)
         if end_to_end_id is not None and end_to_end_id.upper() == _NOT_PROVIDED:
             end_to_end_id = None  # SEPA's placeholder, not a reference
 
@@ -828,7 +839,7 @@ class Camt053Reader:
             amount=amount,
             currency=currency,
             end_to_end_id=end_to_end_id,
-            instruction_id=_text(references.get("InstrId")),
+            instruction_id=instruction_id,
             creditor_reference=creditor_reference,
             creditor_reference_type=creditor_reference_type,
             remittance=remittance,
