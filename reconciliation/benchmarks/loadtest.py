@@ -24,7 +24,7 @@ def loadtest_setup(*, rows: int, seed: int) -> dict[str, Any]:
 
     state = scenarios.prepare_match(scenario=SCENARIO, rows=rows, seed=seed, skew=False)
     scenarios.measure_match(scenario=SCENARIO, state=state)
-    data.analyze_all()
+    data.vacuum_analyze_all()
     context = state["context"]
     suggested = Match.objects.filter(
         run_id=context["run_id"], status=MatchStatus.SUGGESTED

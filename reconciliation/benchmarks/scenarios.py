@@ -357,7 +357,7 @@ def prepare_list(*, rows: int, seed: int, state: State | None) -> State:
     if state is None:
         state = prepare_match(scenario="list", rows=rows, seed=seed, skew=False)
         measure_match(scenario="list", state=state)
-    data.analyze_all()
+    data.vacuum_analyze_all()
     return state
 
 

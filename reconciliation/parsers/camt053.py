@@ -76,10 +76,12 @@ _INTEGER_RE: Final = re.compile(r"\+?[0-9]{1,18}")
 _COUNT_RE: Final = re.compile(r"[0-9]{1,15}")
 
 # Date texts repeat across a statement (a year has 366 days), so parsing each distinct one
-# once saves a regex match and a date construction per entry. Cleared when full, so a
-# hostile file with a million distinct timestamps cannot grow it.
+# once saves a regex match and a date construction per entry. Only texts of a date's length
+# are kept, and the cache is cleared when full, so a hostile file with a million distinct
+# (or megabyte-long) timestamps cannot grow it.
 _DATE_CACHE: dict[str, date | None] = {}
 _DATE_CACHE_MAX: Final = 4096
+_DATE_CACHE_KEY_CHARS: Final = 64
 
 
 def _clean(text: str | None) -> str | None:
@@ -93,17 +95,19 @@ class _LocalNames(dict[str, str]):
 
     lxml builds a fresh tag string for every element it hands to Python, and looking the
     local name up costs a third of cutting the namespace off again. A file uses a few dozen
-    tags; the bound stops a hostile one with endless distinct names from growing this.
+    tags; the bounds stop a hostile one with endless distinct (or very long) names from
+    growing this, since it outlives the parse.
     """
 
     def __missing__(self, tag: str) -> str:
         name = tag[tag.rfind("}") + 1 :]
-        if len(self) < _NAMES_MAX:
+        if len(self) < _NAMES_MAX and len(tag) <= _NAMES_KEY_CHARS:
             self[tag] = name
         return name
 
 
-_NAMES_MAX: Final = 4096
+_NAMES_MAX: Final = 1024
+_NAMES_KEY_CHARS: Final = 256
 _NAMES: Final = _LocalNames()
 
 
@@ -122,9 +126,10 @@ def _parse_date(text: str) -> date | None:
     except KeyError:
         pass
     value = _date_of(text)
-    if len(_DATE_CACHE) >= _DATE_CACHE_MAX:
-        _DATE_CACHE.clear()
-    _DATE_CACHE[text] = value
+    if len(text) <= _DATE_CACHE_KEY_CHARS:
+        if len(_DATE_CACHE) >= _DATE_CACHE_MAX:
+            _DATE_CACHE.clear()
+        _DATE_CACHE[text] = value
     return value
 
 
@@ -222,6 +227,23 @@ def _first(element: _Element | None, name: str) -> _Element | None:
         if names[child.tag] == name:
             return child
     return None
+
+
+def _pair(
+    element: _Element | None, one: str, other: str
+) -> tuple[_Element | None, _Element | None]:
+    """The first child called `one` and the first called `other`, in one pass."""
+    found_one = found_other = None
+    if element is not None:
+        names = _NAMES
+        for child in element[:]:
+            name = names[child.tag]
+            if name == one:
+                if found_one is None:
+                    found_one = child
+            elif name == other and found_other is None:
+                found_other = child
+    return found_one, found_other
 
 
 def _first_text(element: _Element | None, *path: str) -> str | None:
@@ -785,19 +807,8 @@ class Camt053Reader:
                     number,
                 )
 
-        end_to_end_id = instruction_id = None
-        references = kids.get("Refs")
-        if references is not None:
-            end_to_end_element = instruction_element = None
-            for child in references[:]:
-                name = _NAMES[child.tag]
-                if name == "EndToEndId":
-                    if end_to_end_element is None:
-                        end_to_end_element = child
-                elif name == "InstrId" and instruction_element is None:
-                    instruction_element = child
-            end_to_end_id = _text(end_to_end_element)
-            instruction_id = _text(instruction_element)
+        end_to_end_element, instruction_element = _pair(kids.get("Refs"), "EndToEndId", "InstrId")
+        end_to_end_id = _text(end_to_end_element)
         if end_to_end_id is not None and end_to_end_id.upper() == _NOT_PROVIDED:
             end_to_end_id = None  # SEPA's placeholder, not a reference
 
@@ -823,23 +834,17 @@ class Camt053Reader:
         counterparty_name = counterparty_iban = None
         parties = kids.get("RltdPties")
         if parties is not None:
-            role_account = role + "Acct"
-            party = account = None
-            for child in parties[:]:
-                name = _NAMES[child.tag]
-                if name == role:
-                    if party is None:
-                        party = child
-                elif name == role_account and account is None:
-                    account = child
-            counterparty_name = _party_name(party)
+            party, account = _pair(parties, role, role + "Acct")
+            # v02-v06: Dbtr/Nm; v07+: Dbtr/Pty/Nm.
+            name_element, wrapped = _pair(party, "Nm", "Pty")
+            counterparty_name = _text(name_element) or _first_text(wrapped, "Nm")
             counterparty_iban = _first_text(account, "Id", "IBAN")
 
         return TransactionDetail(
             amount=amount,
             currency=currency,
             end_to_end_id=end_to_end_id,
-            instruction_id=instruction_id,
+            instruction_id=_text(instruction_element),
             creditor_reference=creditor_reference,
             creditor_reference_type=creditor_reference_type,
             remittance=remittance,
@@ -940,14 +945,6 @@ class Camt053Reader:
         return value, currency, excess
 
 
-def _party_name(party: _Element | None) -> str | None:
-    """`Nm` of a party: v02-v06 write Dbtr/Nm, v07+ Dbtr/Pty/Nm (tried in that order)."""
-    if party is None:
-        return None
-    kids = _children(party)[0]
-    return _text(kids.get("Nm")) or _first_text(kids.get("Pty"), "Nm")
-
-
 def _creditor_reference(structured: list[_Element]) -> tuple[str | None, str | None]:
     """The first `Strd/CdtrRefInf/Ref` and its type (`Tp/CdOrPrtry/Cd`, else `Prtry`)."""
     for block in structured:
@@ -965,21 +962,15 @@ def _bank_transaction_code(code: _Element | None) -> str | None:
     """`PMNT/RCDT/ESCT` from the ISO domain structure, else the proprietary code."""
     if code is None:
         return None
-    kids = _children(code)[0]
-    domain = kids.get("Domn")
+    domain, proprietary = _pair(code, "Domn", "Prtry")
     if domain is not None:
-        domain_kids = _children(domain)[0]
-        family = domain_kids.get("Fmly")
-        family_kids = _children(family)[0] if family is not None else {}
-        parts = (
-            _text(domain_kids.get("Cd")),
-            _text(family_kids.get("Cd")),
-            _text(family_kids.get("SubFmlyCd")),
-        )
+        domain_code, family = _pair(domain, "Cd", "Fmly")
+        family_code, sub_family_code = _pair(family, "Cd", "SubFmlyCd")
+        parts = (_text(domain_code), _text(family_code), _text(sub_family_code))
         joined = "/".join(part for part in parts if part)
         if joined:
             return joined
-    return _first_text(kids.get("Prtry"), "Cd")
+    return _first_text(proprietary, "Cd")
 
 
 def _remittance_summary(details: Iterable[TransactionDetail]) -> str:
