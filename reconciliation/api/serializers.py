@@ -315,15 +315,21 @@ class MatchSerializer(serializers.ModelSerializer[Match]):
 
     @extend_schema_field(_MatchSourceEntry(many=True))
     def get_source_entries(self, match: Match) -> Any:
-        return _MatchSourceEntry(
-            [link.source_entry for link in match.source_links.all()], many=True
-        ).data
+        side = self._side(_MatchSourceEntry)
+        return [side.to_representation(link.source_entry) for link in match.source_links.all()]
 
     @extend_schema_field(_MatchLedgerEntry(many=True))
     def get_ledger_entries(self, match: Match) -> Any:
-        return _MatchLedgerEntry(
-            [link.ledger_entry for link in match.ledger_links.all()], many=True
-        ).data
+        side = self._side(_MatchLedgerEntry)
+        return [side.to_representation(link.ledger_entry) for link in match.ledger_links.all()]
+
+    def _side(self, serializer_class: type[serializers.Serializer[Any]]) -> Any:
+        """One nested serializer per list, not two per match: building a DRF serializer
+        deep-copies its fields, which was most of the CPU of a page of 50 matches."""
+        cache: dict[type, Any] = self.__dict__.setdefault("_sides", {})
+        if serializer_class not in cache:
+            cache[serializer_class] = serializer_class()
+        return cache[serializer_class]
 
 
 class ManualMatchInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
