@@ -74,6 +74,10 @@ class Run(models.Model):
     # Bumped whenever matching is (re)queued, so a redelivered stale task can tell.
     match_requested_at = models.DateTimeField(null=True, blank=True)
     match_attempts = models.PositiveSmallIntegerField(default=0)
+    # Bumped by every audited change to the run's contents (run_audit): the counts the API
+    # shows are cached under (run, counts_version), so viewing a million-entry run does
+    # not recount it until something changed.
+    counts_version = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -188,6 +188,16 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Per-process memory: it holds only the run counts, keyed by each run's counts_version, so
+# a process never serves counts older than the run row it read, and a Redis outage cannot
+# turn a page view into an error.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
+
 # Celery: state lives on the Run row, so results are ignored; acks late + reject on worker
 # lost means a killed worker's task is redelivered, and the task time limit stays below the
 # Redis visibility timeout so a task that is still running is never delivered twice.

@@ -365,11 +365,13 @@ class Camt053Reader:
         self._consumed = True
         statement: _Statement | None = None
         number = 0
+        # Held on purpose: while a proxy lives lxml hands out that same object, so the next
+        # entry can tell by identity that nothing came in between.
+        last_entry: _Element | None = None
         events = iterparse_safe(self._stream, tags=_EVENT_TAGS)
         release = events.release
         for _event, element in events:
-            tag = element.tag
-            name = _NAMES[tag]
+            name = _NAMES[element.tag]
             parent = element.getparent()
             if name == "Ntry":
                 # Only a Ntry directly in BkToCstmrStmt/Stmt is an entry; one anywhere else
@@ -381,10 +383,9 @@ class Camt053Reader:
                     if not _in_statement_list(parent.getparent()):
                         continue
                     statement = self._open(parent, statement)
-                previous = element.getprevious()
-                # Right after the previous entry (the usual case) there is nothing to read.
-                if previous is None or previous.tag != tag:
+                if element.getprevious() is not last_entry or last_entry is None:
                     self._read_statement_parts(statement, until=element)
+                last_entry = element
                 number += 1
                 statement.entries_seen += 1
                 entry = self._entry(element, statement, number)
@@ -672,11 +673,8 @@ class Camt053Reader:
         status = None
         if status_element is not None:
             # v02-v06 write the code as text, v07+ as Sts/Cd (or a proprietary Sts/Prtry).
-            status = (
-                _first_text(status_element, "Cd")
-                or _first_text(status_element, "Prtry")
-                or _clean(status_element.text)
-            )
+            code, proprietary = _pair(status_element, "Cd", "Prtry")
+            status = _text(code) or _text(proprietary) or _clean(status_element.text)
         if status is None:
             self._warn.add("missing_status", f"{where}: no Sts; read as booked (BOOK)", number)
             return True

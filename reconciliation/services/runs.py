@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ledgers.exceptions import Conflict, Invalid
@@ -35,6 +36,9 @@ def run_audit(
     subject_type: str = "run",
     subject_id: uuid.UUID | None = None,
 ) -> None:
+    # Every change to what a run holds is audited here, so this is where the cached
+    # counts (reconciliation.selectors.run_counts_attach) are invalidated.
+    Run.objects.filter(pk=run.pk).update(counts_version=F("counts_version") + 1)
     audit_event_record(
         actor=actor,
         organization_id=run.ledger.organization_id,
