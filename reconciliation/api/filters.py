@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
@@ -19,10 +21,18 @@ from reconciliation.choices import (
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry
 
 
+def _choices(choices: Any) -> filters.MultipleChoiceFilter:
+    """`?status=a&status=b` on a column of the listed model itself. django-filter adds
+    DISTINCT to multiple-choice filters by default (for filters across to-many
+    relations); here it only made PostgreSQL sort whole rows, JSON included, for every
+    filtered page (the suggested-matches page: 170 ms instead of a few)."""
+    return filters.MultipleChoiceFilter(choices=choices.choices, distinct=False)
+
+
 class RunFilterSet(filters.FilterSet):
     ledger_id = filters.UUIDFilter(field_name="ledger_id")
     account_id = filters.UUIDFilter(field_name="account_id")
-    status = filters.MultipleChoiceFilter(choices=RunStatus.choices)
+    status = _choices(RunStatus)
     mode = filters.ChoiceFilter(choices=RunMode.choices)
     created_from = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_to = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
@@ -36,7 +46,7 @@ class RunFilterSet(filters.FilterSet):
 
 
 class SourceEntryFilterSet(filters.FilterSet):
-    match_status = filters.MultipleChoiceFilter(choices=SourceEntryMatchStatus.choices)
+    match_status = _choices(SourceEntryMatchStatus)
     amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
     amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
     booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
@@ -64,7 +74,7 @@ class SourceEntryFilterSet(filters.FilterSet):
 
 
 class MatchFilterSet(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=MatchStatus.choices)
+    status = _choices(MatchStatus)
     kind = filters.ChoiceFilter(choices=MatchKind.choices)
     shape = filters.ChoiceFilter(choices=MatchShape.choices)
     score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
@@ -77,9 +87,9 @@ class MatchFilterSet(filters.FilterSet):
 
 
 class DiscrepancyFilterSet(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=DiscrepancyStatus.choices)
-    severity = filters.MultipleChoiceFilter(choices=DiscrepancySeverity.choices)
-    kind = filters.MultipleChoiceFilter(choices=DiscrepancyKind.choices)
+    status = _choices(DiscrepancyStatus)
+    severity = _choices(DiscrepancySeverity)
+    kind = _choices(DiscrepancyKind)
 
     class Meta:
         model = Discrepancy
