@@ -14,12 +14,11 @@ cleared and unlinked. At most one entry's subtree is in memory whatever the file
 Statement metadata (balances, sequence numbers, counts) is complete once `entries()` is
 exhausted.
 
-Speed: a million-entry file is the design load, so reading an entry is one pass over the
-children of each element on the way (`Ntry`, `TxDtls`, ...) that files them by local
-name, then plain dictionary lookups; subtrees nobody asks for are never entered. lxml
-builds a new proxy object and tag string for every element it hands to Python, so no
-element is visited twice and no wrapper objects are kept (an earlier version indexed
-every element lazily through a wrapper class and spent most of its time there).
+Speed: a million-entry file is the design load. lxml builds a new proxy object and tag
+string for every element it hands to Python, and that is most of the cost of reading an
+entry, so each element on the way (`Ntry`, `TxDtls`, `RltdPties`, ...) is passed over once,
+its children filed by local name, and subtrees nobody asks for are never entered. Nothing
+is wrapped or kept once the entry is built.
 
 `ParsedEntry.line` and `ParseWarning.line` carry the entry's 1-based `Ntry` index in the
 file (counting skipped entries too), the same number the error messages quote.
@@ -241,8 +240,12 @@ def _pair(
             if name == one:
                 if found_one is None:
                     found_one = child
+                    if found_other is not None:
+                        break
             elif name == other and found_other is None:
                 found_other = child
+                if found_one is not None:
+                    break
     return found_one, found_other
 
 
@@ -383,7 +386,8 @@ class Camt053Reader:
                     if not _in_statement_list(parent.getparent()):
                         continue
                     statement = self._open(parent, statement)
-                if element.getprevious() is not last_entry or last_entry is None:
+                previous = element.getprevious()
+                if previous is None or previous is not last_entry:
                     self._read_statement_parts(statement, until=element)
                 last_entry = element
                 number += 1
@@ -595,7 +599,7 @@ class Camt053Reader:
                 line=ntry.sourceline,
                 element=f"{where}/CdtDbtInd",
             )
-        amount = value if credit or not value else -value
+        amount = _signed(value, credit)
         if excess:
             self._warn.add(
                 "excess_precision",
@@ -796,7 +800,7 @@ class Camt053Reader:
                 fallback_currency=entry_currency,
                 line=number,
             )
-            amount = value if credit or not value else -value
+            amount = _signed(value, credit)
             if excess:
                 self._warn.add(
                     "excess_precision",
@@ -821,7 +825,7 @@ class Camt053Reader:
                     lines.append(_clean(child.text))
                 elif name == "Strd":
                     structured.append(child)
-            remittance = " ".join(line for line in lines if line) or None
+            remittance = " ".join(filter(None, lines)) or None
             if structured:
                 creditor_reference, creditor_reference_type = _creditor_reference(structured)
 
@@ -965,7 +969,7 @@ def _bank_transaction_code(code: _Element | None) -> str | None:
         domain_code, family = _pair(domain, "Cd", "Fmly")
         family_code, sub_family_code = _pair(family, "Cd", "SubFmlyCd")
         parts = (_text(domain_code), _text(family_code), _text(sub_family_code))
-        joined = "/".join(part for part in parts if part)
+        joined = "/".join(filter(None, parts))
         if joined:
             return joined
     return _first_text(proprietary, "Cd")

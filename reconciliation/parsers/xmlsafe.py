@@ -152,6 +152,8 @@ def _limit_checks(levels: int, max_text: int) -> tuple[etree.XPath, etree.XPath,
     # value of the whole subtree longer than it. Walking `levels` steps down and measuring
     # every text node on its own cost three times as much, and every entry pays for it;
     # they only run when a condition holds, to tell a real problem from a false alarm.
+    # The string value is built in memory, but it is at most the text the tree already
+    # holds (a single entry, normally), which the upload limit bounds anyway.
     quick = etree.XPath(
         f"(boolean(descendant::*[{levels}]) and {deep}) or string-length() > {max_text}"
     )

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from ledgers.money import MINOR_UNITS
+from reconciliation.parsers import camt053
 from reconciliation.parsers.camt053 import WARNINGS_PER_CODE, read_camt053
 from reconciliation.parsers.detect import detect_format
 from reconciliation.parsers.types import (
@@ -693,6 +694,20 @@ def test_entries_can_only_be_streamed_once() -> None:
     list(reader.entries())
     with pytest.raises(RuntimeError):
         list(reader.entries())
+
+
+def test_hostile_tags_and_dates_cannot_grow_the_readers_caches() -> None:
+    # Both caches outlive a parse, so no upload may fill them past their bounds.
+    statements = "".join(
+        f"<Stmt><Id>S{n}</Id><CreDtTm>{n}</CreDtTm><CreDtTm>{n:0>100}</CreDtTm>"
+        f"<Junk{n}/><Junk{n}{'x' * 300}/></Stmt>"
+        for n in range(max(camt053._NAMES_MAX, camt053._DATE_CACHE_MAX) + 10)
+    )
+    parse_bytes(f"<Document><BkToCstmrStmt>{statements}</BkToCstmrStmt></Document>".encode())
+    assert len(camt053._NAMES) <= camt053._NAMES_MAX
+    assert max(map(len, camt053._NAMES)) <= camt053._NAMES_KEY_CHARS
+    assert len(camt053._DATE_CACHE) <= camt053._DATE_CACHE_MAX
+    assert max(map(len, camt053._DATE_CACHE)) <= camt053._DATE_CACHE_KEY_CHARS
 
 
 def test_repeated_warnings_are_summarised_not_accumulated() -> None:

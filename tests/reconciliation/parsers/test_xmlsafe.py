@@ -160,6 +160,33 @@ def test_text_exactly_at_the_limit_is_fine() -> None:
     drain(b"<r><b>" + b"x" * MAX_TEXT_CHARS + b"</b></r>")
 
 
+# In tags mode a subtree is first checked against cheap necessary conditions (as many
+# descendants as levels allowed, as much text in total as one node may hold); these make
+# sure such a false alarm is told apart from a real problem.
+
+
+def test_a_wide_shallow_subtree_is_not_mistaken_for_a_deep_one() -> None:
+    wide = b"<b>" + b"<c><d/></c>" * MAX_DEPTH + b"</b>"
+    assert drain(b"<r>" + wide * 2 + b"</r>", ("b",)) == [("end", "b"), ("end", "b")]
+
+
+def test_deep_nesting_under_many_siblings_is_refused() -> None:
+    wide = b"<c/>" * MAX_DEPTH
+    data = b"<r><b>" + wide + nested(MAX_DEPTH) + wide + b"</b></r>"
+    assert refused(data, ("b",)).code == "xml_too_deep"
+
+
+def test_text_adding_up_past_the_limit_in_small_nodes_is_fine() -> None:
+    half = b"<c>" + b"x" * (MAX_TEXT_CHARS // 2 + 1) + b"</c>"
+    data = b"<r><b>" + half * 3 + b"</b><b/></r>"
+    assert drain(data, ("b",)) == [("end", "b"), ("end", "b")]
+
+
+def test_one_long_text_node_among_short_ones_is_refused() -> None:
+    data = b"<r><b><c>x</c>" + b"y" * (MAX_TEXT_CHARS + 1) + b"<c>z</c></b></r>"
+    assert refused(data, ("b",)).code == "xml_text_too_long"
+
+
 @pytest.mark.parametrize("tags", MODES)
 @pytest.mark.parametrize(
     ("data", "line"),
