@@ -147,30 +147,53 @@ def source_entry_get(*, user: UserLike, entry_id: Any) -> SourceEntry:
         raise NotFound("Item not found.") from None
 
 
-def match_list(*, user: UserLike) -> QuerySet[Match]:
-    """Matches with both sides' entries prefetched: a page costs a fixed number of queries."""
+def _with_sides(matches: QuerySet[Match]) -> QuerySet[Match]:
+    """Both sides' entries prefetched: a page costs a fixed number of queries."""
     from django.db.models import Prefetch
 
     from reconciliation.models import MatchLedgerLink, MatchSourceLink
 
-    return (
-        Match.objects.filter(run__ledger__organization_id__in=_visible(user))
-        .select_related("run__ledger", "created_by", "decided_by")
-        .prefetch_related(
-            Prefetch(
-                "source_links",
-                queryset=MatchSourceLink.objects.select_related("source_entry").order_by(
-                    "source_entry__booking_date", "source_entry_id"
-                ),
+    return matches.select_related("created_by", "decided_by").prefetch_related(
+        Prefetch(
+            "source_links",
+            queryset=MatchSourceLink.objects.select_related("source_entry").order_by(
+                "source_entry__booking_date", "source_entry_id"
             ),
-            Prefetch(
-                "ledger_links",
-                queryset=MatchLedgerLink.objects.select_related("ledger_entry").order_by(
-                    "ledger_entry__booking_date", "ledger_entry_id"
-                ),
+        ),
+        Prefetch(
+            "ledger_links",
+            queryset=MatchLedgerLink.objects.select_related("ledger_entry").order_by(
+                "ledger_entry__booking_date", "ledger_entry_id"
             ),
+        ),
+    )
+
+
+def match_list(*, user: UserLike) -> QuerySet[Match]:
+    return _with_sides(
+        Match.objects.filter(run__ledger__organization_id__in=_visible(user)).select_related(
+            "run__ledger"
         )
     )
+
+
+# The lists under RUNS/{id}/...: `run` was resolved through the user's organizations
+# (run_get), so its children need no second tenancy join. That join also misled the
+# planner: it guessed the organization filter would leave a few hundred of the run's rows
+# and sorted the whole run instead of reading the (run, booking_date, id) index in order
+# (90 ms instead of 1 for a page of a 50,000-entry run).
+
+
+def run_item_list(*, run: Run) -> QuerySet[SourceEntry]:
+    return SourceEntry.objects.filter(run=run).select_related("closed_by")
+
+
+def run_match_list(*, run: Run) -> QuerySet[Match]:
+    return _with_sides(Match.objects.filter(run=run))
+
+
+def run_discrepancy_list(*, run: Run) -> QuerySet[Discrepancy]:
+    return Discrepancy.objects.filter(run=run)
 
 
 def match_get(*, user: UserLike, match_id: Any) -> Match:

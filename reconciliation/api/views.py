@@ -56,9 +56,12 @@ from reconciliation.selectors import (
     match_get,
     match_list,
     run_counts_attach,
+    run_discrepancy_list,
     run_get,
     run_gl_entries,
+    run_item_list,
     run_list,
+    run_match_list,
     source_entry_list,
     source_file_list,
 )
@@ -293,7 +296,7 @@ class RunMatchListViewSet(mixins.ListModelMixin, RunChildViewSet):
     def get_queryset(self) -> QuerySet[Match]:
         if self.fake():
             return Match.objects.none()
-        return match_list(user=self.request.user).filter(run=self.run())
+        return run_match_list(run=self.run())
 
 
 class RunItemListViewSet(mixins.ListModelMixin, RunChildViewSet):
@@ -306,11 +309,7 @@ class RunItemListViewSet(mixins.ListModelMixin, RunChildViewSet):
     def get_queryset(self) -> QuerySet[SourceEntry]:
         if self.fake():
             return SourceEntry.objects.none()
-        return (
-            source_entry_list(user=self.request.user)
-            .filter(run=self.run())
-            .select_related("closed_by")
-        )
+        return run_item_list(run=self.run())
 
 
 class RunGlOnlyViewSet(mixins.ListModelMixin, RunChildViewSet):
@@ -342,7 +341,7 @@ class RunDiscrepancyListViewSet(mixins.ListModelMixin, RunChildViewSet):
     def get_queryset(self) -> QuerySet[Discrepancy]:
         if self.fake():
             return Discrepancy.objects.none()
-        return discrepancy_list(user=self.request.user).filter(run=self.run())
+        return run_discrepancy_list(run=self.run())
 
 
 class RunEventListViewSet(mixins.ListModelMixin, TenantViewSet):
