@@ -149,11 +149,23 @@ def source_entry_get(*, user: UserLike, entry_id: Any) -> SourceEntry:
 
 def _with_sides(matches: QuerySet[Match]) -> QuerySet[Match]:
     """Both sides' entries prefetched: a page costs a fixed number of queries."""
+    from django.contrib.auth import get_user_model
     from django.db.models import Prefetch
 
     from reconciliation.models import MatchLedgerLink, MatchSourceLink
 
-    return matches.select_related("created_by", "decided_by").prefetch_related(
+    # Usernames as scalar subqueries, not select_related joins: every match of an
+    # auto-match pass shares one created_at, so PostgreSQL estimates a cursor page of
+    # (created_at, id) at one row, and with the two user joins it hash-joined and sorted
+    # the rest of the run (0.9 s for page 10,000 of a million-match run) instead of
+    # reading the (run, created_at, id) index in order. Subqueries in the select list run
+    # for the page's rows only and leave that plan alone.
+    users = get_user_model().objects
+    usernames = {
+        f"{field}_username": Subquery(users.filter(pk=OuterRef(f"{field}_id")).values("username"))
+        for field in ("created_by", "decided_by")
+    }
+    return matches.annotate(**usernames).prefetch_related(
         Prefetch(
             "source_links",
             queryset=MatchSourceLink.objects.select_related("source_entry").order_by(

@@ -277,8 +277,13 @@ class MatchSerializer(serializers.ModelSerializer[Match]):
     source_total = AmountField(read_only=True)
     ledger_total = AmountField(read_only=True)
     difference = AmountField(read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
-    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    # Annotated by the selectors (reconciliation.selectors._with_sides).
+    created_by = serializers.CharField(
+        source="created_by_username", allow_null=True, read_only=True
+    )
+    decided_by = serializers.CharField(
+        source="decided_by_username", allow_null=True, read_only=True
+    )
 
     class Meta:
         model = Match
