@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -169,6 +171,20 @@ class Statement(models.Model):
         return self.statement_id or f"statement {self.index}"
 
 
+def _actor_reference() -> models.ForeignKey[Any, Any]:
+    """Who closed an item or created/decided a match. Not indexed: searched only when a
+    user is deleted, while an auto-match pass writes a million such rows, each paying
+    for every index."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+
 class SourceEntry(models.Model):
     # Single-column indexes on run, ledger and closed_by are left out on purpose: the
     # composite indexes below lead with run and ledger, and each extra index costs about
@@ -209,14 +225,7 @@ class SourceEntry(models.Model):
     )
     close_reason = models.CharField(max_length=32, choices=CloseReason.choices, blank=True)
     close_note = models.TextField(blank=True, default="")
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    closed_by = _actor_reference()
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -260,25 +269,9 @@ class Match(models.Model):
     ledger_total = amount_field()
     difference = amount_field()
     note = models.TextField(blank=True, default="")
-    # Not indexed: searched only when a user is deleted, and an auto-match pass writes a
-    # million of these rows, where every index is paid per row.
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    created_by = _actor_reference()
     created_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    decided_by = _actor_reference()
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
