@@ -606,7 +606,7 @@ class SourceEntryAdmin(ReconciliationAdmin):
 
     @admin.action(description="Reopen selected closed items", permissions=["close"])
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[SourceEntry]) -> None:
-        from reconciliation.services.matches import source_entry_reopen
+        from reconciliation.services.items import source_entry_reopen
 
         done = 0
         for entry in queryset.select_related("ledger"):
@@ -1186,7 +1186,7 @@ class DiscrepancyAdmin(ReconciliationAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: Discrepancy, form: Any, change: bool) -> None:
-        from reconciliation.services.matches import discrepancy_update
+        from reconciliation.services.discrepancies import discrepancy_update
 
         changed = set(form.changed_data)
         if not changed & {"status", "note"}:
@@ -1204,7 +1204,7 @@ class DiscrepancyAdmin(ReconciliationAdmin):
     def _set_status(
         self, request: HttpRequest, queryset: QuerySet[Discrepancy], status: str
     ) -> None:
-        from reconciliation.services.matches import discrepancy_update
+        from reconciliation.services.discrepancies import discrepancy_update
 
         done = 0
         for discrepancy in queryset.select_related("run__ledger"):

@@ -379,7 +379,7 @@ def run_upload_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
 def run_auto_match_view(
     model_admin: ModelAdmin, request: HttpRequest, object_id: str
 ) -> HttpResponse:
-    from reconciliation.services.matching import run_auto_match
+    from reconciliation.services.auto_match import run_auto_match
 
     run = _scoped_run(model_admin, request, object_id)
     require(
@@ -828,7 +828,7 @@ def other_candidates(match: Match, bank: Sequence[SourceEntry]) -> list[dict[str
     the window) that are free or only in another *suggested* match; at most five."""
     from django.db.models import CharField, IntegerField, OuterRef, Subquery, UUIDField
 
-    from reconciliation.services.matching import run_match_settings
+    from reconciliation.services.auto_match import run_match_settings
 
     if not bank:
         return []
@@ -894,7 +894,7 @@ def _position(queue: QuerySet[Match], match: Match) -> int:
 def review_context(
     request: HttpRequest, match: Match, queue: QuerySet[Match], run_id: str | None
 ) -> dict[str, Any]:
-    from reconciliation.services.matching import run_match_settings
+    from reconciliation.services.auto_match import run_match_settings
 
     run = match.run
     bank = list(
@@ -988,7 +988,7 @@ def close_items(
     request: HttpRequest, entries: Iterable[SourceEntry], *, reason: str, note: str
 ) -> tuple[int, int]:
     """source_entry_close per item; DomainErrors and foreign items become error messages."""
-    from reconciliation.services.matches import source_entry_close
+    from reconciliation.services.items import source_entry_close
 
     done = failed = 0
     for entry in entries:
@@ -1081,7 +1081,7 @@ def item_close_view(model_admin: ModelAdmin, request: HttpRequest, object_id: st
 
 
 def item_reopen_view(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
-    from reconciliation.services.matches import source_entry_reopen
+    from reconciliation.services.items import source_entry_reopen
 
     entry = model_admin.get_object(request, object_id)
     if entry is None:

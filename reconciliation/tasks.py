@@ -15,13 +15,13 @@ from django.db import OperationalError
     retry_kwargs={"max_retries": 5},
 )
 def run_auto_match_task(*, run_id: str) -> None:
-    from reconciliation.services.matching import run_auto_match_job
+    from reconciliation.services.auto_match import run_auto_match_job
 
     run_auto_match_job(run_id=UUID(run_id))
 
 
 @shared_task(name="reconciliation.recover_stale_runs")
 def recover_stale_runs_task() -> int:
-    from reconciliation.services.matching import runs_recover_stale
+    from reconciliation.services.auto_match import runs_recover_stale
 
     return runs_recover_stale()

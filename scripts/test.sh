@@ -23,7 +23,7 @@ if [ -n "${DATABASE_URL:-}" ]; then
 else
   echo "make test: PostgreSQL is not reachable -- running on SQLite; PostgreSQL-only tests are SKIPPED"
 fi
-if [ -z "${REDIS_URL:-}" ] && port_open 127.0.0.1 6379; then
+if [ -z "${REDIS_URL:-}" ] && [ -z "${TEST_REDIS_URL:-}" ] && port_open 127.0.0.1 6379; then
   export TEST_REDIS_URL="redis://127.0.0.1:6379/15"
 fi
 # A fresh test database every run: a schema left by an older checkout must not leak in.

@@ -215,9 +215,9 @@ def world(alice_ledger: object, alice: object) -> dict[str, object]:
 
     from ledgers.services import LedgerEntryInput, ledger_entries_create
     from reconciliation.models import Discrepancy, Match, SourceEntry
+    from reconciliation.services.auto_match import run_auto_match
     from reconciliation.services.imports import source_file_upload
-    from reconciliation.services.matches import source_entry_close
-    from reconciliation.services.matching import run_auto_match
+    from reconciliation.services.items import source_entry_close
     from reconciliation.services.runs import run_create
 
     alice_ledger.amount_tolerance_abs = Decimal("5")

@@ -65,22 +65,21 @@ from reconciliation.selectors import (
     source_entry_list,
     source_file_list,
 )
+from reconciliation.services.auto_match import ledger_reconcile, run_auto_match
+from reconciliation.services.discrepancies import discrepancy_update
 from reconciliation.services.imports import (
     csv_mapping_from,
     file_sha256,
     source_file_delete,
     source_file_upload,
 )
+from reconciliation.services.items import source_entry_close, source_entry_reopen
 from reconciliation.services.matches import (
-    discrepancy_update,
     match_accept,
     match_create_manual,
     match_reject,
     match_update_note,
-    source_entry_close,
-    source_entry_reopen,
 )
-from reconciliation.services.matching import ledger_reconcile, run_auto_match
 from reconciliation.services.runs import run_close, run_create, run_delete, run_update_note
 
 

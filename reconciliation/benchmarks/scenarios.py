@@ -276,7 +276,7 @@ def measure_match(*, scenario: str, state: State) -> Result:
     from django.contrib.auth import get_user_model
 
     from reconciliation.models import Run
-    from reconciliation.services.matching import run_auto_match
+    from reconciliation.services.auto_match import run_auto_match
 
     context = state["context"]
     run = Run.objects.select_related("ledger", "account").get(pk=context["run_id"])
@@ -308,16 +308,16 @@ def _stage_timers() -> Iterator[tuple[dict[str, float], dict[str, float]]]:
     """Wall time per step of `run_auto_match`, by wrapping the module-level steps it calls
     (looked up at call time), for the profile-by-stage in the report."""
     from reconciliation.matching import engine
-    from reconciliation.services import discrepancies, entries, matching
+    from reconciliation.services import auto_match, discrepancies, entries
 
     stages: dict[str, float] = {}
     rss: dict[str, float] = {}
     targets = [
-        (matching, "_source_rows", "load_source"),
-        (matching, "_ledger_rows", "load_ledger"),
-        (matching, "_forbidden_pairs", "forbidden_pairs"),
+        (auto_match, "_source_rows", "load_source"),
+        (auto_match, "_ledger_rows", "load_ledger"),
+        (auto_match, "_forbidden_pairs", "forbidden_pairs"),
         (engine, "match", "engine"),
-        (matching, "_persist", "persist"),
+        (auto_match, "_persist", "persist"),
         (entries, "entries_mark_auto_accepted", "statuses"),
         (discrepancies, "discrepancies_recompute", "discrepancies"),
     ]

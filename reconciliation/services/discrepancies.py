@@ -21,12 +21,15 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ledgers.exceptions import Invalid
 from ledgers.money import format_amount
 from reconciliation.choices import DiscrepancyKind, DiscrepancySeverity, DiscrepancyStatus
 from reconciliation.models import Discrepancy, Run, Statement
+from reconciliation.services.runs import run_audit, run_lock, run_validate_open
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -707,3 +710,54 @@ def discrepancies_recompute(*, run: Run, touched: Touched | None = None) -> int:
     return Discrepancy.objects.filter(
         run=run, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
     ).count()
+
+
+def discrepancies_refresh(
+    run: Run,
+    *,
+    source_entry_ids: Iterable[Any] = (),
+    ledger_entry_ids: Iterable[Any] = (),
+    match_ids: Iterable[Any] = (),
+) -> None:
+    """Recompute the discrepancies of what a decision touched (not the whole run: a click
+    in a million-entry run must not rescan it)."""
+    touched = Touched(
+        source_entry_ids=frozenset(source_entry_ids),
+        ledger_entry_ids=frozenset(ledger_entry_ids),
+        match_ids=frozenset(match_ids),
+    )
+    discrepancies_recompute(run=run, touched=touched)
+
+
+@transaction.atomic
+def discrepancy_update(
+    *,
+    discrepancy: Discrepancy,
+    status: str | None,
+    note: str | None,
+    actor: AbstractBaseUser | None,
+) -> Discrepancy:
+    if status is not None and status not in DiscrepancyStatus.values:
+        raise Invalid(f"Unknown status {status!r}.", attr="status")
+    run = run_lock(run_id=discrepancy.run_id)
+    run_validate_open(run=run)
+    discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
+    before = {"status": discrepancy.status, "note": discrepancy.note}
+    if status is not None and status != discrepancy.status:
+        discrepancy.status = status
+        discrepancy.resolved_at = timezone.now() if status == DiscrepancyStatus.CLOSED else None
+    if note is not None:
+        discrepancy.note = note
+    after = {"status": discrepancy.status, "note": discrepancy.note}
+    if after != before:
+        discrepancy.save(update_fields=["status", "resolved_at", "note", "updated_at"])
+        run_audit(
+            run=run,
+            actor=actor,
+            action="discrepancy.updated",
+            subject_type="discrepancy",
+            subject_id=discrepancy.pk,
+            before=before,
+            after=after,
+        )
+    return discrepancy

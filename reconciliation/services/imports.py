@@ -52,7 +52,7 @@ from reconciliation.parsers.types import (
     StatementReader,
     UnsupportedFormatError,
 )
-from reconciliation.services.runs import run_audit, run_lock, run_validate_open
+from reconciliation.services.runs import actor_or_none, run_audit, run_lock, run_validate_open
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def _record_failure(
             sha256=sha256,
             size_bytes=size,
             error=error,
-            created_by=_user(actor),
+            created_by=actor_or_none(actor),
         )
         if not run.source_files.filter(status=SourceFileStatus.PROCESSED).exists():
             run.status, run.error, run.finished_at = RunStatus.FAILED, error, timezone.now()
@@ -229,10 +229,6 @@ def _record_failure(
             after={"filename": filename, "error": error},
         )
     return source_file
-
-
-def _user(actor: AbstractBaseUser | None) -> Any:
-    return actor if actor is not None and actor.is_authenticated else None
 
 
 def source_file_upload(
@@ -395,7 +391,7 @@ def _import(
             status=SourceFileStatus.PROCESSED,
             sha256=sha256,
             size_bytes=size,
-            created_by=_user(actor),
+            created_by=actor_or_none(actor),
             csv_mapping=_mapping_to_json(mapping) if mapping is not None else None,
         )
         stream.seek(0)
@@ -464,7 +460,7 @@ def _run_after_import(*, run: Run) -> None:
         run.save(
             update_fields=["status", "started_at", "error", "match_requested_at", "finished_at"]
         )
-        from reconciliation.services.matching import run_auto_match_enqueue
+        from reconciliation.services.auto_match import run_auto_match_enqueue
 
         run_auto_match_enqueue(run=run)
     else:

@@ -1,4 +1,4 @@
-"""Human decisions on matches and items: manual match, accept, reject, notes, close/reopen.
+"""Human decisions on matches: manual match, accept, reject, notes.
 
 Lock order everywhere: run -> match -> entries. Decisions on a closed run are refused.
 Every change writes an audit event in the same transaction.
@@ -7,19 +7,16 @@ Every change writes an audit event in the same transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ledgers.exceptions import Conflict, Invalid
 from ledgers.models import LedgerEntry
 from reconciliation.choices import (
-    CloseReason,
-    DiscrepancyStatus,
     MatchKind,
     MatchShape,
     MatchStatus,
@@ -27,22 +24,18 @@ from reconciliation.choices import (
 )
 from reconciliation.exceptions import InvalidTransition
 from reconciliation.models import (
-    Discrepancy,
     Match,
     MatchLedgerLink,
     MatchSourceLink,
     Run,
     SourceEntry,
 )
+from reconciliation.services.discrepancies import discrepancies_refresh
 from reconciliation.services.entries import (
     ledger_entries_refresh_status,
     source_entries_refresh_status,
 )
-from reconciliation.services.runs import run_audit, run_lock, run_validate_open
-
-
-def _user(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
-    return actor if actor is not None and actor.is_authenticated else None
+from reconciliation.services.runs import actor_or_none, run_audit, run_lock, run_validate_open
 
 
 def _shape(n_source: int, n_ledger: int) -> str:
@@ -53,25 +46,6 @@ def _shape(n_source: int, n_ledger: int) -> str:
     if n_ledger == 1:
         return MatchShape.MANY_TO_ONE
     return MatchShape.MANY_TO_MANY
-
-
-def _refresh_discrepancies(
-    run: Run,
-    *,
-    source_entry_ids: Iterable[uuid.UUID] = (),
-    ledger_entry_ids: Iterable[uuid.UUID] = (),
-    match_ids: Iterable[uuid.UUID] = (),
-) -> None:
-    """Recompute the discrepancies of what a decision touched (not the whole run: a click
-    in a million-entry run must not rescan it)."""
-    from reconciliation.services.discrepancies import Touched, discrepancies_recompute
-
-    touched = Touched(
-        source_entry_ids=frozenset(source_entry_ids),
-        ledger_entry_ids=frozenset(ledger_entry_ids),
-        match_ids=frozenset(match_ids),
-    )
-    discrepancies_recompute(run=run, touched=touched)
 
 
 @transaction.atomic
@@ -140,8 +114,8 @@ def match_create_manual(
         ledger_total=ledger_total,
         difference=source_total - ledger_total,
         note=note,
-        created_by=_user(actor),
-        decided_by=_user(actor),
+        created_by=actor_or_none(actor),
+        decided_by=actor_or_none(actor),
         decided_at=now,
         explanation=[
             {"criterion": "manual", "points": 0, "max_points": 0, "detail": "matched by a person"}
@@ -161,7 +135,7 @@ def match_create_manual(
         ) from None
     source_entries_refresh_status(source_entry_ids=source_ids)
     ledger_entries_refresh_status(ledger_entry_ids=ledger_ids)
-    _refresh_discrepancies(
+    discrepancies_refresh(
         run, source_entry_ids=source_ids, ledger_entry_ids=ledger_ids, match_ids=[match.pk]
     )
     run_audit(
@@ -202,7 +176,7 @@ def match_accept(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
         )
     match.status, match.decided_by, match.decided_at = (
         MatchStatus.ACCEPTED,
-        _user(actor),
+        actor_or_none(actor),
         timezone.now(),
     )
     fields = ["status", "decided_by", "decided_at"]
@@ -235,7 +209,7 @@ def match_reject(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
     before = match.status
     match.status, match.decided_by, match.decided_at = (
         MatchStatus.REJECTED,
-        _user(actor),
+        actor_or_none(actor),
         timezone.now(),
     )
     fields = ["status", "decided_by", "decided_at"]
@@ -264,7 +238,7 @@ def _after_decision(*, run: Run, match: Match) -> None:
     ledger_ids = list(match.ledger_links.values_list("ledger_entry_id", flat=True))
     source_entries_refresh_status(source_entry_ids=source_ids)
     ledger_entries_refresh_status(ledger_entry_ids=ledger_ids)
-    _refresh_discrepancies(
+    discrepancies_refresh(
         run, source_entry_ids=source_ids, ledger_entry_ids=ledger_ids, match_ids=[match.pk]
     )
 
@@ -287,138 +261,3 @@ def match_update_note(*, match: Match, note: str, actor: AbstractBaseUser | None
             after={"note": note},
         )
     return match
-
-
-def source_entry_validate_ledger(*, entry: SourceEntry, ledger_id: uuid.UUID) -> None:
-    if entry.ledger_id != ledger_id:
-        raise Invalid(
-            "ledger_id is not this item's ledger.", code="ledger_mismatch", attr="ledger_id"
-        )
-
-
-@transaction.atomic
-def source_entry_close(
-    *,
-    entry: SourceEntry,
-    ledger_id: uuid.UUID,
-    reason: str,
-    note: str = "",
-    actor: AbstractBaseUser | None,
-) -> SourceEntry:
-    """unmatched -> closed with a reason; closes the item's open discrepancies.
-
-    A matched/partial item (or one in a pending suggestion) -> 409; closing a closed item
-    again only updates nothing (no-op).
-    """
-    source_entry_validate_ledger(entry=entry, ledger_id=ledger_id)
-    if reason not in CloseReason.values:
-        raise Invalid(f"Unknown reason {reason!r}.", attr="reason")
-    run = run_lock(run_id=entry.run_id)
-    run_validate_open(run=run)
-    entry = SourceEntry.objects.select_for_update().get(pk=entry.pk)
-    if entry.match_status == SourceEntryMatchStatus.CLOSED:
-        return entry
-    live = MatchSourceLink.objects.filter(source_entry=entry, is_active=True).first()
-    if entry.match_status != SourceEntryMatchStatus.UNMATCHED or live is not None:
-        raise InvalidTransition(
-            "The item is in a match; reject the match before closing the item.",
-            current_status=entry.match_status,
-            match_id=str(live.match_id) if live else None,
-        )
-    entry.match_status = SourceEntryMatchStatus.CLOSED
-    entry.close_reason, entry.close_note = reason, note
-    entry.closed_by, entry.closed_at = _user(actor), timezone.now()
-    entry.save(
-        update_fields=["match_status", "close_reason", "close_note", "closed_by", "closed_at"]
-    )
-    now = timezone.now()
-    Discrepancy.objects.filter(
-        source_entry=entry, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
-    ).update(
-        status=DiscrepancyStatus.CLOSED,
-        resolved_at=now,
-        updated_at=now,
-        note=f"closed with item: {reason}",
-    )
-    run_audit(
-        run=run,
-        actor=actor,
-        action="item.closed",
-        subject_type="source_entry",
-        subject_id=entry.pk,
-        before={"match_status": SourceEntryMatchStatus.UNMATCHED},
-        after={"match_status": entry.match_status, "reason": reason},
-        note=note,
-    )
-    return entry
-
-
-@transaction.atomic
-def source_entry_reopen(
-    *, entry: SourceEntry, actor: AbstractBaseUser | None, note: str = ""
-) -> SourceEntry:
-    """closed -> unmatched; the discrepancies its closing closed are reopened."""
-    run = run_lock(run_id=entry.run_id)
-    run_validate_open(run=run)
-    entry = SourceEntry.objects.select_for_update().get(pk=entry.pk)
-    if entry.match_status != SourceEntryMatchStatus.CLOSED:
-        raise InvalidTransition(
-            "Only a closed item can be reopened.", current_status=entry.match_status
-        )
-    reason = entry.close_reason
-    entry.match_status = SourceEntryMatchStatus.UNMATCHED
-    entry.close_reason, entry.close_note, entry.closed_by, entry.closed_at = "", "", None, None
-    entry.save(
-        update_fields=["match_status", "close_reason", "close_note", "closed_by", "closed_at"]
-    )
-    Discrepancy.objects.filter(
-        source_entry=entry, status=DiscrepancyStatus.CLOSED, is_current=True
-    ).filter(Q(note__startswith="closed with item")).update(
-        status=DiscrepancyStatus.OPEN, resolved_at=None, updated_at=timezone.now(), note=""
-    )
-    _refresh_discrepancies(run, source_entry_ids=[entry.pk])
-    run_audit(
-        run=run,
-        actor=actor,
-        action="item.reopened",
-        subject_type="source_entry",
-        subject_id=entry.pk,
-        before={"match_status": "closed", "reason": reason},
-        after={"match_status": entry.match_status},
-        note=note,
-    )
-    return entry
-
-
-@transaction.atomic
-def discrepancy_update(
-    *,
-    discrepancy: Discrepancy,
-    status: str | None,
-    note: str | None,
-    actor: AbstractBaseUser | None,
-) -> Discrepancy:
-    if status is not None and status not in DiscrepancyStatus.values:
-        raise Invalid(f"Unknown status {status!r}.", attr="status")
-    run = run_lock(run_id=discrepancy.run_id)
-    run_validate_open(run=run)
-    discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
-    before = {"status": discrepancy.status, "note": discrepancy.note}
-    if status is not None and status != discrepancy.status:
-        discrepancy.status = status
-        discrepancy.resolved_at = timezone.now() if status == DiscrepancyStatus.CLOSED else None
-    if note is not None:
-        discrepancy.note = note
-    after = {"status": discrepancy.status, "note": discrepancy.note}
-    if after != before:
-        discrepancy.save(update_fields=["status", "resolved_at", "note", "updated_at"])
-        run_audit(
-            run=run,
-            actor=actor,
-            action="discrepancy.updated",
-            subject_type="discrepancy",
-            subject_id=discrepancy.pk,
-            before=before,
-            after=after,
-        )
-    return discrepancy

@@ -25,6 +25,11 @@ MATCH_SETTING_NAMES = (
 )
 
 
+def actor_or_none(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    """The user to store as created_by/decided_by: None for the system or anonymous."""
+    return actor if actor is not None and actor.is_authenticated else None
+
+
 def run_audit(
     *,
     run: Run,

@@ -32,8 +32,8 @@ def second_suggestion(world: dict[str, object], alice: object) -> object:
     """A second fee suggestion in `world`'s run (55.00 at the bank vs 57.00 in the GL)."""
     from ledgers.services import LedgerEntryInput, ledger_entries_create
     from reconciliation.models import Match
+    from reconciliation.services.auto_match import run_auto_match
     from reconciliation.services.imports import source_file_upload
-    from reconciliation.services.matching import run_auto_match
 
     run = world["run"]
     ledger_entries_create(

@@ -56,8 +56,8 @@ def _add_units(ledger, alice, start: int, count: int) -> None:
     import datetime as dt
 
     from ledgers.services import LedgerEntryInput, ledger_entries_create
+    from reconciliation.services.auto_match import run_auto_match
     from reconciliation.services.imports import source_file_upload
-    from reconciliation.services.matching import run_auto_match
     from reconciliation.services.runs import run_create
 
     def upload(run, name: str, lines: list[str]) -> None:
@@ -303,8 +303,8 @@ def test_other_candidates_list_the_twin_suggestion(client_for, world, alice):
     import datetime as dt
 
     from ledgers.services import LedgerEntryInput, ledger_entries_create
+    from reconciliation.services.auto_match import run_auto_match
     from reconciliation.services.imports import source_file_upload
-    from reconciliation.services.matching import run_auto_match
 
     run = world["run"]
     ledger_entries_create(

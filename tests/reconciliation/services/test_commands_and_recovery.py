@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from reconciliation.models import Run, SourceEntry
-from reconciliation.services.matching import MAX_MATCH_ATTEMPTS, runs_recover_stale
+from reconciliation.services.auto_match import MAX_MATCH_ATTEMPTS, runs_recover_stale
 
 pytestmark = pytest.mark.django_db
 DEMO = Path(__file__).resolve().parents[3] / "demo" / "statement-2026-11.camt053.xml"

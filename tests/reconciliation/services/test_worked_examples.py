@@ -14,8 +14,8 @@ import pytest
 
 from ledgers.services import LedgerEntryInput, ledger_create, ledger_entries_create
 from reconciliation.models import Discrepancy, Match, SourceEntry
+from reconciliation.services.auto_match import run_auto_match
 from reconciliation.services.imports import source_file_upload, source_file_upload_path
-from reconciliation.services.matching import run_auto_match
 from reconciliation.services.runs import run_create
 
 pytestmark = pytest.mark.django_db
