@@ -64,4 +64,4 @@ bench-quick: install
 # 60 s of mixed reads and writes at ~50 req/s against gunicorn + PostgreSQL on 127.0.0.1.
 loadtest: install
 	@[ -n "$$DATABASE_URL" ] || createdb -h 127.0.0.1 -U postgres recon_load 2>/dev/null || true
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/recon_load} bash reconciliation/benchmarks/loadtest.sh $(DURATION)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/recon_load} bash benchmarks/loadtest.sh $(DURATION)

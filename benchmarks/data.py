@@ -6,7 +6,7 @@ can delete exactly what it made. Deleting a million-row run through the ORM woul
 every row to cascade; cleanup deletes table by table in SQL instead, children first.
 
 The loaders for matching and list scenarios write the synthetic truth set
-(`reconciliation.matching.synthetic`) straight into SourceEntry / LedgerEntry with COPY
+(`benchmarks.synthetic`) straight into SourceEntry / LedgerEntry with COPY
 (bulk_create on SQLite): that is set-up, not the thing measured.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from benchmarks.generators import ACCOUNT_IBAN
 from ledgers.choices import MembershipRole, ReconciliationStatus
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry, Membership, Organization
 from ledgers.services import account_create, ledger_create, user_setup
-from reconciliation.benchmarks.generators import ACCOUNT_IBAN
 from reconciliation.choices import SourceEntryMatchStatus, SourceFileFormat, SourceFileStatus
 from reconciliation.matching.types import EntryRow
 from reconciliation.models import (

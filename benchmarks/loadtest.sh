@@ -3,13 +3,13 @@
 # headless for a bounded time with a bounded number of users, stop everything, print
 # p50/p99 and error counts.
 #
-#   reconciliation/benchmarks/loadtest.sh [DURATION_SECONDS]      (default 60; 600 = full run)
+#   benchmarks/loadtest.sh [DURATION_SECONDS]      (default 60; 600 = full run)
 #
 # Environment: DATABASE_URL (PostgreSQL, required), USERS (25), RATE (requests/s per user,
 # 2 => ~50 req/s), ROWS (bank entries of the matched run the users read, 50000),
 # WORKERS (gunicorn workers, 3), THREADS (per worker, 4), KEEP=1 keeps the data.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 DURATION="${1:-60}"
 USERS="${USERS:-25}"
@@ -58,7 +58,7 @@ curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null
 
 echo "loadtest: gunicorn pid $GUNICORN_PID on 127.0.0.1:$PORT; $USERS users x $RATE req/s for ${DURATION}s"
 LOADTEST_STATE="$STATE" LOADTEST_RATE="$RATE" $UV run --frozen locust \
-  -f reconciliation/benchmarks/locustfile.py --headless --only-summary \
+  -f benchmarks/locustfile.py --headless --only-summary \
   --host "http://127.0.0.1:$PORT" -u "$USERS" -r "$USERS" -t "${DURATION}s" \
   --stop-timeout 15 --csv "$WORK/locust" --loglevel WARNING >"$WORK/locust.log" 2>&1 || true
 

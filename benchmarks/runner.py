@@ -26,7 +26,7 @@ from typing import Any
 
 from django.db import connection
 
-from reconciliation.benchmarks import child, scenarios
+from benchmarks import child, scenarios
 
 Result = dict[str, Any]
 

@@ -29,8 +29,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from reconciliation.benchmarks import data, generators
-from reconciliation.benchmarks.measure import Meter, Progress, heartbeat, peak_rss_mb
+from benchmarks import data, generators
+from benchmarks.measure import Meter, Progress, heartbeat, peak_rss_mb
 
 Result = dict[str, Any]
 State = dict[str, Any]
@@ -251,7 +251,7 @@ def _timed_floor_copy(
 
 
 def prepare_match(*, scenario: str, rows: int, seed: int, skew: bool) -> State:
-    from reconciliation.matching.synthetic import generate
+    from benchmarks.synthetic import generate
 
     context = data.context_create(scenario=scenario, with_account=False)
     with heartbeat(f"{scenario}: generating {rows:,} synthetic bank rows"):

@@ -46,8 +46,8 @@ def _check_common(line: dict[str, Any]) -> None:
 
 
 def test_benchmark_all_prints_one_line_per_scenario_and_cleans_up(benchmark_lines):
+    from benchmarks.data import BENCH_ORGANIZATION
     from ledgers.models import Organization
-    from reconciliation.benchmarks.data import BENCH_ORGANIZATION
 
     assert [line["scenario"] for line in benchmark_lines] == SCENARIOS
     for line in benchmark_lines:
