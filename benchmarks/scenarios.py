@@ -137,8 +137,6 @@ def measure_copy_floor(*, scenario: str, state: State, source_file_id: str) -> R
     and into the same with the source entry table's foreign keys added as well (deferred,
     so they are checked at commit, as the import's are).
     """
-    if connection.vendor != "postgresql":
-        return {}
     from reconciliation.models import SourceEntry
 
     table = SourceEntry._meta.db_table
