@@ -2,9 +2,14 @@
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
+from .base import DATABASE_URL
 
 SECRET_KEY = os.environ["SECRET_KEY"]
+if not DATABASE_URL:
+    raise ImproperlyConfigured("DATABASE_URL is required: postgres://user:password@host:5432/name")
 DEBUG = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
