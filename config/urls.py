@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
@@ -18,4 +19,7 @@ urlpatterns = [
     path("v1/", include(api_patterns)),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # A person who opens the bare address wants the review screens (the API's entry
+    # points are /v1/ and its docs /v1/docs).
+    path("", RedirectView.as_view(url="/admin/", permanent=False), name="root"),
 ]

@@ -219,7 +219,11 @@ CACHES = {
 # lost means a killed worker's task is redelivered, and the task time limit stays below the
 # Redis visibility timeout so a task that is still running is never delivered twice.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# Without Redis, tasks run in-process (eager). Eager mode still takes a producer from the
+# broker's pool: "memory://" without a host makes kombu warn, on every task, that it
+# reverts to localhost, which reads like a broker outage on a first `make run`.
+IN_PROCESS_BROKER_URL = "memory://localhost/"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or IN_PROCESS_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True

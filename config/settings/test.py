@@ -6,7 +6,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASE_URL, postgresql_database
+from .base import DATABASE_URL, IN_PROCESS_BROKER_URL, postgresql_database
 
 if not DATABASE_URL:
     raise ImproperlyConfigured(
@@ -21,6 +21,6 @@ DATABASES["default"].update(CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False)
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "recon_test")}
 # Eager by default; the worker tests switch the app to the real Redis broker themselves.
 CELERY_TASK_ALWAYS_EAGER = True
-CELERY_BROKER_URL = os.environ.get("TEST_REDIS_URL", "memory://")
+CELERY_BROKER_URL = os.environ.get("TEST_REDIS_URL", IN_PROCESS_BROKER_URL)
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth_token": "1000/min"}
