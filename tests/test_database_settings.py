@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    "url", ["sqlite:///var/db.sqlite3", "mysql://user@localhost/recon", "not a url"]
+    # SQLite, spelled as a user would type it (the scheme is case-insensitive).
+    "url",
+    ["SQLite:///var/demo.db", "mysql://user@localhost/recon", "not a url"],
 )
 def test_a_database_url_that_is_not_postgresql_is_refused(url):
     from config.settings.base import postgresql_database
