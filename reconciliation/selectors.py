@@ -249,3 +249,133 @@ def run_gl_entries(*, run: Run, only_unlinked: bool) -> QuerySet[Any]:
         link_match_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
         link_run_id=Subquery(live.values("match__run_id")[:1], output_field=UUIDField()),
     )
+
+
+# --- the admin's screens ----------------------------------------------------------------------
+# Reads of the run page, the review screen and the item page. The admin scopes the object
+# itself (TenantAdmin.get_queryset); these take the already-authorised object.
+
+
+def run_statements(*, run: Run) -> QuerySet[Any]:
+    from reconciliation.models import Statement
+
+    return (
+        Statement.objects.filter(source_file__run=run)
+        .select_related("source_file")
+        .order_by("period_from", "source_file__created_at", "pk")
+    )
+
+
+def run_files(*, run: Run) -> QuerySet[SourceFile]:
+    return SourceFile.objects.filter(run=run).select_related("created_by").order_by("created_at")
+
+
+def run_open_discrepancy_count(*, run: Run, severity: str | None = None) -> int:
+    qs = Discrepancy.objects.filter(
+        run=run, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
+    )
+    if severity is not None:
+        qs = qs.filter(severity=severity)
+    return qs.count()
+
+
+def audit_events_of(*, run_id: Any = None, subject_ids: Sequence[Any] = ()) -> QuerySet[Any]:
+    """Newest first: a run's whole trail (`run_id`), or the events about some objects."""
+    from ledgers.models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    if run_id is not None:
+        return events.filter(run_id=run_id)
+    return events.filter(subject_id__in=list(subject_ids))
+
+
+def match_source_entries(*, match: Match) -> list[SourceEntry]:
+    return list(
+        SourceEntry.objects.filter(match_links__match=match).order_by("booking_date", "line", "pk")
+    )
+
+
+def match_ledger_entries(*, match: Match) -> list[Any]:
+    from ledgers.models import LedgerEntry
+
+    return list(
+        LedgerEntry.objects.filter(match_links__match=match)
+        .select_related("account")
+        .order_by("booking_date", "external_id")
+    )
+
+
+def source_entry_matches(*, entry: SourceEntry) -> QuerySet[Any]:
+    from reconciliation.models import MatchSourceLink
+
+    return (
+        MatchSourceLink.objects.filter(source_entry=entry)
+        .select_related("match")
+        .order_by("match__created_at")
+    )
+
+
+def source_entry_discrepancies(*, entry: SourceEntry) -> QuerySet[Discrepancy]:
+    return entry.discrepancies.order_by("created_at")
+
+
+def source_entry_match_ids(*, entry: SourceEntry) -> list[Any]:
+    return list(entry.match_links.values_list("match_id", flat=True))
+
+
+def source_entry_in_live_match(*, entry: SourceEntry) -> bool:
+    return entry.match_links.filter(is_active=True).exists()
+
+
+def ledger_entry_candidates(
+    *,
+    run: Run,
+    currency: str,
+    amount: Any,
+    tolerance: Any,
+    first_day: Any,
+    last_day: Any,
+    exclude_match: Match | None = None,
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) near an amount and a date
+    range, each with the live match it is in (if any); accepted ones left out, the
+    closest amount first. The review screen's "other candidates" read this."""
+    from django.db.models import CharField, F, Q, UUIDField
+    from django.db.models.functions import Abs
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    live = MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True)
+    qs = LedgerEntry.objects.filter(
+        ledger_id=run.ledger_id,
+        currency=currency,
+        amount__gte=amount - tolerance,
+        amount__lte=amount + tolerance,
+        booking_date__gte=first_day,
+        booking_date__lte=last_day,
+    )
+    if exclude_match is not None:
+        qs = qs.exclude(match_links__match=exclude_match)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    return (
+        qs.annotate(
+            live_match_id=Subquery(live.values("match_id")[:1], output_field=UUIDField()),
+            live_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
+            live_score=Subquery(live.values("match__score")[:1], output_field=IntegerField()),
+            gap=Abs(F("amount") - amount),
+        )
+        .exclude(live_status=MatchStatus.ACCEPTED)
+        .order_by("gap", "booking_date", "pk")
+    )
+
+
+def suggestion_queue(matches: QuerySet[Match], *, run_id: Any = None) -> QuerySet[Match]:
+    """Suggested matches, highest absolute value first (the reviewer's queue)."""
+    from django.db.models.functions import Abs
+
+    qs = matches.filter(status=MatchStatus.SUGGESTED)
+    if run_id:
+        qs = qs.filter(run_id=run_id)
+    return qs.annotate(abs_total=Abs("source_total")).order_by("-abs_total", "pk")
