@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -379,3 +380,134 @@ def suggestion_queue(matches: QuerySet[Match], *, run_id: Any = None) -> QuerySe
     if run_id:
         qs = qs.filter(run_id=run_id)
     return qs.annotate(abs_total=Abs("source_total")).order_by("-abs_total", "pk")
+
+
+# --- the manual-match workbench -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateSearch:
+    """What the reviewer looks for: an amount range, a date range, words. Any may be open."""
+
+    amount_min: Any = None
+    amount_max: Any = None
+    date_from: Any = None
+    date_to: Any = None
+    text: str = ""
+    include_suggested: bool = True
+
+
+def _words_q(text: str, fields: Sequence[str]) -> Any:
+    from django.db.models import Q
+
+    query = Q()
+    for word in text.split()[:8]:
+        any_field = Q()
+        for name in fields:
+            any_field |= Q(**{f"{name}__icontains": word})
+        query &= any_field
+    return query
+
+
+BANK_TEXT_FIELDS = (
+    "description",
+    "counterparty_name",
+    "reference",
+    "end_to_end_id",
+    "creditor_reference",
+)
+
+
+def manual_match_bank_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[SourceEntry]:
+    """Items of the run a person can still match: not closed, not in an accepted match.
+
+    Items in a pending suggestion are listed after the free ones (matching them means
+    rejecting the suggestion first); the selected ones always stay on the list.
+    """
+    from django.db.models import Case, Exists, Q, When
+
+    from reconciliation.models import MatchSourceLink
+
+    accepted = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, BANK_TEXT_FIELDS)
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = (
+        SourceEntry.objects.filter(run=run)
+        .exclude(match_status=SourceEntryMatchStatus.CLOSED)
+        .exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "line", "pk")
+
+
+def manual_match_gl_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) a person can still match:
+    not in an accepted match; free ones first, then those in a pending suggestion."""
+    from django.db.models import Case, Exists, Q, When
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    accepted = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, ("description", "counterparty", "reference", "external_id"))
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    qs = (
+        qs.exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
+
+
+def _range(name: str, low: Any, high: Any) -> dict[str, Any]:
+    bounds = {}
+    if low is not None:
+        bounds[f"{name}__gte"] = low
+    if high is not None:
+        bounds[f"{name}__lte"] = high
+    return bounds
+
+
+def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs (of those given, i.e. the user's) where a GL entry can be matched: same ledger,
+    the entry's account or no account, not closed; newest first."""
+    from django.db.models import Q
+
+    from reconciliation.choices import RunStatus
+
+    qs = runs.filter(ledger_id=entry.ledger_id).exclude(status=RunStatus.CLOSED)
+    if entry.account_id:
+        qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
+    return qs.order_by("-created_at", "pk")

@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from ledgers.admin.base import ADMIN, REVIEWER, VIEWER, report
 from ledgers.admin.formatting import admin_url, event_rows, status_badge
 from ledgers.exceptions import DomainError
+from reconciliation.admin import manual
 from reconciliation.admin.base import ReconciliationAdmin
 from reconciliation.admin.formatting import run_title, statement_line
 from reconciliation.admin.forms import CloseRunForm, StatementUploadForm
@@ -70,6 +71,7 @@ class RunAdmin(ReconciliationAdmin):
         "auto_match": REVIEWER,
         "close": REVIEWER,
         "review": REVIEWER,
+        "manual_match": REVIEWER,
     }
     change_form_template = "admin/reconciliation/run/change_form.html"
     list_display = [
@@ -270,6 +272,16 @@ class RunAdmin(ReconciliationAdmin):
                 "<path:object_id>/close/",
                 self.view_url(run_close_view),
                 name="reconciliation_run_close",
+            ),
+            path(
+                "<path:object_id>/match/",
+                self.view_url(manual.manual_match_view),
+                name="reconciliation_run_manual_match",
+            ),
+            path(
+                "match-from-gl/<uuid:gl_id>/",
+                self.view_url(manual.match_from_gl_view),
+                name="reconciliation_run_match_from_gl",
             ),
             *super().get_urls(),
         ]
