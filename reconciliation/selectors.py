@@ -373,13 +373,15 @@ def ledger_entry_candidates(
 
 
 def suggestion_queue(matches: QuerySet[Match], *, run_id: Any = None) -> QuerySet[Match]:
-    """Suggested matches, highest absolute value first (the reviewer's queue)."""
-    from django.db.models.functions import Abs
+    """Suggested matches, best score first, then by bank date (the reviewer's queue).
 
+    `matches` must carry the `bank_date` annotation (the first bank entry's date), as the
+    match admin's queryset does.
+    """
     qs = matches.filter(status=MatchStatus.SUGGESTED)
     if run_id:
         qs = qs.filter(run_id=run_id)
-    return qs.annotate(abs_total=Abs("source_total")).order_by("-abs_total", "pk")
+    return qs.order_by("-score", "bank_date", "pk")
 
 
 # --- the manual-match workbench -----------------------------------------------------------------

@@ -65,8 +65,13 @@ def review_queue(
 
 
 def _after(queue: QuerySet[Match], match: Match) -> QuerySet[Match]:
-    key = abs(match.source_total)
-    return queue.filter(Q(abs_total__lt=key) | Q(abs_total=key, pk__gt=match.pk))
+    """The suggestions after `match` in queue order (score desc, bank date, id)."""
+    score, day = match.score, match.bank_date  # type: ignore[attr-defined]
+    return queue.filter(
+        Q(score__lt=score)
+        | Q(score=score, bank_date__gt=day)
+        | Q(score=score, bank_date=day, pk__gt=match.pk)
+    )
 
 
 def next_in_queue(queue: QuerySet[Match], match: Match) -> Match | None:
@@ -75,8 +80,7 @@ def next_in_queue(queue: QuerySet[Match], match: Match) -> Match | None:
 
 
 def _position(queue: QuerySet[Match], match: Match) -> int:
-    key = abs(match.source_total)
-    return queue.filter(Q(abs_total__gt=key) | Q(abs_total=key, pk__lt=match.pk)).count() + 1
+    return queue.count() - _after(queue, match).count()
 
 
 def review_url(match: Match | None, run_id: str | None) -> str:
