@@ -513,3 +513,28 @@ def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[R
     if entry.account_id:
         qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
     return qs.order_by("-created_at", "pk")
+
+
+def source_entry_labels(ids: set[str]) -> dict[str, str]:
+    """'item 2026-11-06 77.00 EUR Gamma Ltd' for each statement item id among `ids`."""
+    import uuid
+
+    from ledgers.money import format_amount
+
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = SourceEntry.objects.filter(pk__in=valid).values_list(
+        "pk", "booking_date", "amount", "currency", "counterparty_name"
+    )
+    return {
+        str(pk): " ".join(
+            part
+            for part in (f"item {day:%Y-%m-%d}", format_amount(amount, currency), currency, party)
+            if part
+        )
+        for pk, day, amount, currency, party in rows
+    }

@@ -45,6 +45,7 @@ from reconciliation.selectors import (
     ledger_entry_candidates,
     match_ledger_entries,
     match_source_entries,
+    source_entry_labels,
     suggestion_queue,
 )
 
@@ -492,7 +493,9 @@ def review_context(
         "why": why_sentence(explanation),
         "candidates": other_candidates(match, bank, settings),
         "discrepancies": list(match.discrepancies.order_by("created_at")),
-        "events": event_rows(audit_events_of(subject_ids=[match.pk])[:10]),
+        "events": event_rows(
+            audit_events_of(subject_ids=[match.pk])[:10], labels=source_entry_labels
+        ),
         "can_decide": can_decide,
         "can_accept": can_decide and is_suggested,
         "can_reject": can_decide and match.status != MatchStatus.REJECTED,

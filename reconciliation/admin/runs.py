@@ -37,6 +37,7 @@ from reconciliation.selectors import (
     run_files,
     run_open_discrepancy_count,
     run_statements,
+    source_entry_labels,
     with_run_counts,
 )
 
@@ -238,7 +239,7 @@ class RunAdmin(ReconciliationAdmin):
             "can_upload": self.allows(request, "upload", run),
             "can_review": self.allows(request, "review", run),
             "upload_form": StatementUploadForm(),
-            "events": event_rows(audit_events_of(run_id=run.pk)[:8]),
+            "events": event_rows(audit_events_of(run_id=run.pk)[:8], labels=source_entry_labels),
             "history_url": reverse("admin:reconciliation_run_history", args=[run.pk]),
         }
 
