@@ -20,6 +20,29 @@ from reconciliation.choices import DiscrepancyStatus
 from reconciliation.models import Discrepancy
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """The status filter says what it filters: 'open or in review' is one choice (the run
+    page links to it), not a hidden `status__in` the sidebar showed as 'All'."""
+
+    title = "status"
+    parameter_name = "status"
+    UNRESOLVED = "unresolved"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(self.UNRESOLVED, "Open or in review"), *DiscrepancyStatus.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> Any:
+        value = self.value()
+        if value == self.UNRESOLVED:
+            return queryset.filter(status__in=UNRESOLVED_STATUSES)
+        if value in DiscrepancyStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+UNRESOLVED_STATUSES = [DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
+
+
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(ReconciliationAdmin):
     organization_path = "run__ledger__organization"
@@ -35,7 +58,7 @@ class DiscrepancyAdmin(ReconciliationAdmin):
         "run",
     ]
     list_filter = [
-        "status",
+        StatusFilter,
         "severity",
         "kind",
         "is_current",
