@@ -48,15 +48,16 @@ class DiscrepancyAdmin(ReconciliationAdmin):
     organization_path = "run__ledger__organization"
     roles = {"view": VIEWER, "change": REVIEWER, "resolve": REVIEWER}
     list_display = [
-        "created_at",
-        "kind",
+        "label_column",
         "severity_column",
         "status_column",
         "amount_column",
         "message",
         "item_column",
         "run",
+        "created_at",
     ]
+    list_display_links = ["label_column"]
     list_filter = [
         StatusFilter,
         "severity",
@@ -148,6 +149,22 @@ class DiscrepancyAdmin(ReconciliationAdmin):
     @admin.action(description="Reopen selected discrepancies", permissions=["resolve"])
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> None:
         self._set_status(request, queryset, DiscrepancyStatus.OPEN)
+
+    @admin.display(description="discrepancy", ordering="kind")
+    def label_column(self, obj: Discrepancy) -> str:
+        """'Missing in ledger · 2026-11-06 · 77.00 EUR · Gamma Ltd': each row says which
+        entry it is about (the created-at timestamp was the same on every row)."""
+        parts = [obj.get_kind_display()]
+        entry = obj.source_entry if obj.source_entry_id else None
+        gl = obj.ledger_entry if obj.ledger_entry_id else None
+        if entry is not None:
+            parts += [f"{entry.booking_date:%Y-%m-%d}", entry.counterparty_name]
+        elif gl is not None:
+            parts += [f"{gl.booking_date:%Y-%m-%d}", gl.external_id, gl.counterparty]
+        if obj.amount is not None:
+            currency = obj.currency or obj.run.ledger.currency
+            parts.append(f"{money(obj.amount, currency)} {currency}")
+        return " · ".join(p for p in parts if p)
 
     @admin.display(description="severity", ordering="severity")
     def severity_column(self, obj: Discrepancy) -> str:
