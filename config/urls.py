@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api import api_not_found
 from config.health import healthz
 
 handler404 = "config.api.json_404"
@@ -12,6 +13,8 @@ api_patterns = [
     path("", include("reconciliation.api.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: whatever no route above matched is a JSON 404, with DEBUG on or off.
+    re_path(r"^.*$", api_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

@@ -195,7 +195,11 @@ def _api_paths() -> set[str]:
 
     walk(get_resolver().url_patterns, "/")
     return {
-        p for p in found if p.startswith("/v1/") and not p.startswith(("/v1/schema", "/v1/docs"))
+        p
+        for p in found
+        if p.startswith("/v1/")
+        and not p.startswith(("/v1/schema", "/v1/docs"))
+        and p != "/v1/^.*$"  # the JSON 404 for paths no route matches
     }
 
 

@@ -7,18 +7,22 @@ from rest_framework import serializers
 from ledgers.api.fields import AmountField, StrictFieldsMixin
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry
-from ledgers.money import AmountError, has_excess_precision, is_known_currency
+from ledgers.money import CURRENCY_CODES, AmountError, has_excess_precision, is_known_currency
 
 
-class CurrencyField(serializers.CharField):
+class CurrencyField(serializers.ChoiceField):
+    """An ISO 4217 code the money module knows; the schema lists them (enum `CurrencyEnum`),
+    so a client and the server agree on `EUR` yes, `eur`/`000`/`XXY` no."""
+
+    default_error_messages = {"invalid": "Unknown ISO 4217 currency code {input!r}."}
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_length=3, max_length=3, **kwargs)
+        super().__init__(choices=CURRENCY_CODES, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        value = super().to_internal_value(data)
-        if not is_known_currency(value):
-            raise serializers.ValidationError(f"Unknown ISO 4217 currency code {value!r}.")
-        return value
+        if not isinstance(data, str) or not is_known_currency(data):
+            self.fail("invalid", input=str(data)[:8])
+        return data
 
 
 class LedgerSerializer(serializers.ModelSerializer[Ledger]):

@@ -5,6 +5,12 @@ from typing import Any
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
+from ledgers.api.filters import (
+    AmountFilter,
+    BoundedIntegerFilter,
+    StrictFilterSet,
+    UTCIsoDateTimeFilter,
+)
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import AuditEvent, LedgerEntry
 from reconciliation.choices import (
@@ -29,13 +35,13 @@ def _choices(choices: Any) -> filters.MultipleChoiceFilter:
     return filters.MultipleChoiceFilter(choices=choices.choices, distinct=False)
 
 
-class RunFilterSet(filters.FilterSet):
+class RunFilterSet(StrictFilterSet):
     ledger_id = filters.UUIDFilter(field_name="ledger_id")
     account_id = filters.UUIDFilter(field_name="account_id")
     status = _choices(RunStatus)
     mode = filters.ChoiceFilter(choices=RunMode.choices)
-    created_from = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_to = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_from = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_to = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
     # Plain dates are accepted too: `created_after=2026-11-01` means from that day on.
     created_after = filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
@@ -45,13 +51,13 @@ class RunFilterSet(filters.FilterSet):
         fields = ["ledger_id", "account_id", "status", "mode"]
 
 
-class SourceEntryFilterSet(filters.FilterSet):
+class SourceEntryFilterSet(StrictFilterSet):
     match_status = _choices(SourceEntryMatchStatus)
-    amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
+    amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
     booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
-    currency = filters.CharFilter(field_name="currency")
+    currency = filters.CharFilter(field_name="currency", max_length=3)
     is_reversal = filters.BooleanFilter()
     source_file_id = filters.UUIDFilter(field_name="source_file_id")
     search = filters.CharFilter(method="filter_search", max_length=200)
@@ -73,12 +79,16 @@ class SourceEntryFilterSet(filters.FilterSet):
         )
 
 
-class MatchFilterSet(filters.FilterSet):
+class MatchFilterSet(StrictFilterSet):
     status = _choices(MatchStatus)
     kind = filters.ChoiceFilter(choices=MatchKind.choices)
     shape = filters.ChoiceFilter(choices=MatchShape.choices)
-    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
-    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+    score_min = BoundedIntegerFilter(
+        field_name="score", lookup_expr="gte", min_value=0, max_value=100
+    )
+    score_max = BoundedIntegerFilter(
+        field_name="score", lookup_expr="lte", min_value=0, max_value=100
+    )
     is_ambiguous = filters.BooleanFilter()
 
     class Meta:
@@ -86,7 +96,7 @@ class MatchFilterSet(filters.FilterSet):
         fields = ["status", "kind", "shape", "is_ambiguous"]
 
 
-class DiscrepancyFilterSet(filters.FilterSet):
+class DiscrepancyFilterSet(StrictFilterSet):
     status = _choices(DiscrepancyStatus)
     severity = _choices(DiscrepancySeverity)
     kind = _choices(DiscrepancyKind)
@@ -96,11 +106,11 @@ class DiscrepancyFilterSet(filters.FilterSet):
         fields = ["status", "severity", "kind"]
 
 
-class RunGlFilterSet(filters.FilterSet):
+class RunGlFilterSet(StrictFilterSet):
     booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
     booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
-    amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
+    amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     reconciliation_status = filters.ChoiceFilter(choices=ReconciliationStatus.choices)
     search = filters.CharFilter(method="filter_search", max_length=200)
 
@@ -119,9 +129,9 @@ class RunGlFilterSet(filters.FilterSet):
         )
 
 
-class AuditEventFilterSet(filters.FilterSet):
-    action = filters.CharFilter()
-    subject_type = filters.CharFilter()
+class AuditEventFilterSet(StrictFilterSet):
+    action = filters.CharFilter(max_length=64)
+    subject_type = filters.CharFilter(max_length=32)
     subject_id = filters.UUIDFilter()
 
     class Meta:

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ledgers.api.fields import AmountField, StrictFieldsMixin
+from ledgers.api.fields import AmountField, JSONTextField, StrictFieldsMixin
 from reconciliation.choices import (
     CloseReason,
     DiscrepancyStatus,
@@ -137,8 +137,20 @@ class StatementSerializer(serializers.Serializer[Any]):
     entry_sum = AmountField()
 
 
+class SourceFileFormatField(serializers.ChoiceField):
+    """`csv`/`camt.053`, or null for a file that failed before its format was known (the
+    column stores "" there, which is not in the enum)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=SourceFileFormat.choices, allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
+
+
 class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
     run_id = serializers.UUIDField(read_only=True)
+    format = SourceFileFormatField(read_only=True)
     imported = serializers.IntegerField(source="imported_count", read_only=True)
     skipped = serializers.IntegerField(source="skipped_count", read_only=True)
     statements = StatementSerializer(many=True, read_only=True)
@@ -167,11 +179,11 @@ class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
         read_only_fields = fields
 
 
-class SourceUploadInputSerializer(serializers.Serializer[Any]):
+class SourceUploadInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     file = serializers.FileField(allow_empty_file=True)
     idempotency_key = serializers.CharField(max_length=255, required=False)
     format = serializers.ChoiceField(choices=SourceFileFormat.choices, required=False)
-    mapping = serializers.JSONField(required=False)
+    mapping = JSONTextField(required=False)
     allow_duplicate = serializers.BooleanField(required=False, default=False)
 
 
@@ -180,7 +192,7 @@ class SourceUploadResultSerializer(serializers.Serializer[Any]):
     imported = serializers.IntegerField()
     skipped_duplicates = serializers.IntegerField()
     skipped = serializers.IntegerField()
-    format = serializers.CharField()
+    format = serializers.ChoiceField(choices=SourceFileFormat.choices)
     warnings = serializers.ListField(child=serializers.DictField())
     run_status = serializers.CharField()
 
