@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import api_not_found
 from config.health import healthz
+from config.security import ThrottledAdminLoginForm, admin_login
+
+# The admin's login form counts failures like the API's token route (issue #12 §2).
+admin.site.login_form = ThrottledAdminLoginForm
 
 handler404 = "config.api.json_404"
 handler500 = "config.api.json_500"
@@ -20,5 +24,6 @@ api_patterns = [
 urlpatterns = [
     path("v1/", include(api_patterns)),
     path("healthz", healthz, name="healthz"),
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]

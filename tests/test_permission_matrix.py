@@ -90,6 +90,8 @@ ROUTES = [
         lambda o: {"status": "in_review"},
     ),
     Route("post", "/v1/ledgers/{ledger}/reconcile", "reviewer", lambda o: {}),
+    # Any authenticated user revokes the token it calls with; no object, so no 404 row.
+    Route("post", "/v1/auth/token/revoke", "viewer", lambda o: {}, 204),
 ]
 LIST_ROUTES_WITHOUT_OBJECT = {"/v1/ledgers", "/v1/ledgers/accounts", RUNS}
 ROLE_OF = {"alice": "admin", "rita": "reviewer", "bob": "viewer"}
