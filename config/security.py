@@ -8,8 +8,14 @@ rotating it no longer buys fresh counters.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
+import re
+import secrets
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -121,3 +127,78 @@ def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = Non
         response.status_code = 429
         response["Retry-After"] = str(wait)
     return response
+
+
+# --- response headers ---------------------------------------------------------------------
+
+_INLINE_SCRIPT = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S | re.I)
+
+
+@lru_cache(maxsize=1)
+def admin_script_hashes() -> tuple[str, ...]:
+    """CSP hashes of the static inline scripts in our admin templates.
+
+    A script whose text contains no template syntax is the same bytes on every page, so
+    its hash allows exactly that script and nothing an injection could add. Templates
+    should prefer `<script nonce="{{ request.csp_nonce }}">`; this keeps static inline
+    scripts working meanwhile. A script with `{{`/`{%` inside is not hashed and needs
+    the nonce.
+    """
+    hashes: set[str] = set()
+    for folder in settings.CSP_TEMPLATE_DIRS:
+        for path in sorted(Path(folder).rglob("*.html")):
+            for match in _INLINE_SCRIPT.finditer(path.read_text(encoding="utf-8")):
+                attrs, body = match.group("attrs"), match.group("body")
+                if "src=" in attrs or "{{" in body or "{%" in body or not body.strip():
+                    continue
+                digest = hashlib.sha256(body.encode()).digest()
+                hashes.add("'sha256-" + base64.b64encode(digest).decode() + "'")
+    return tuple(sorted(hashes))
+
+
+def admin_policy(nonce: str) -> str:
+    scripts = " ".join(["'self'", f"'nonce-{nonce}'", *admin_script_hashes()])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            # Admin templates set widths with style attributes; styles cannot run code.
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeadersMiddleware:
+    """Headers no response may go without (issue #12 §5).
+
+    - API and health responses: `Cache-Control: no-store` (account data must not sit in a
+      proxy or browser cache), and JSON gets a CSP that allows nothing at all.
+    - Admin pages: a Content-Security-Policy with a per-request nonce
+      (`request.csp_nonce`) for scripts; no 'unsafe-inline' for scripts.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        nonce = secrets.token_urlsafe(16)
+        request.csp_nonce = nonce  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        path = request.path
+        if path.startswith(("/v1/", "/healthz")):
+            response["Cache-Control"] = "no-store"
+            if response.get("Content-Type", "").startswith("application/json"):
+                response.setdefault("Content-Security-Policy", API_POLICY)
+        elif path.startswith("/admin/"):
+            response.setdefault("Content-Security-Policy", admin_policy(nonce))
+        return response

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -267,6 +268,9 @@ LOGIN_THROTTLE = {
 # front of the app each append one entry. Neither set: X-Forwarded-For is ignored.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
 NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+
+# Admin pages' Content-Security-Policy hashes the static inline scripts found here.
+CSP_TEMPLATE_DIRS = [BASE_DIR / "templates" / "admin"]
 
 LOGGING = {
     "version": 1,
