@@ -20,6 +20,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import ForeignObject, Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.handler import exception_handler as standardized_handler
@@ -31,7 +32,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import set_rollback
 
 from ledgers.api.fields import RequestTooLarge
-from ledgers.exceptions import DomainError
+from ledgers.exceptions import DomainError, Invalid
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
         # IntegrityError & co. that escaped a service are bugs; still answer the shape.
         logger.exception("unexpected database error")
-    return standardized_handler(exc, context)  # type: ignore[arg-type]
+    response = standardized_handler(exc, context)  # type: ignore[arg-type]
+    if response is not None and isinstance(response.data, dict):
+        # A bulk body's errors name the item by index (`0`, `3.amount` is already text):
+        # attr is a string or null everywhere, as the schema says.
+        for error in response.data.get("errors", []):
+            if error.get("attr") is not None and not isinstance(error["attr"], str):
+                error["attr"] = str(error["attr"])
+    return response
 
 
 def _jsonable(value: Any) -> Any:
@@ -114,6 +122,7 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpRe
     return api_not_found(request)
 
 
+@csrf_exempt  # it changes nothing; a CSRF 403 page here would hide the 404
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """The last /v1/ route: any path no API route matched (`/v1/ledgers//entries`) is a
     JSON 404 in the error shape, with DEBUG on as well as off."""
@@ -220,7 +229,9 @@ class KeysetPagination(LimitOffsetPagination):
                 for name, value in zip(self.keyset_fields, values, strict=True)
             ]
         except (ValueError, TypeError, OverflowError, binascii.Error, DjangoValidationError):
-            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
+            # A client error rather than a validation error: any string fits the schema
+            # (cursors are opaque), only the server can tell one it did not issue.
+            raise Invalid("Invalid cursor.", attr="cursor") from None
 
     def _encode(self, row: Any) -> str:
         values = [str(_attr_path(row, name)) for name in self.keyset_fields]
@@ -299,19 +310,20 @@ class StrictOrderingFilter(OrderingFilter):
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)
-        if not params:
+        if params is None:
             ordering = self.get_default_ordering(view)
         else:
-            fields = [param.strip() for param in params.split(",") if param.strip()]
+            fields = params.split(",")
             valid = {
                 item[0] for item in self.get_valid_fields(queryset, view, {"request": request})
             }
-            bad = [field for field in fields if field.lstrip("-") not in valid]
+            # As strict as the schema's pattern: no blanks, spaces or empty entries.
+            bad = [field for field in fields if field.removeprefix("-") not in valid]
             if bad:
                 raise exceptions.ValidationError(
                     {
                         "ordering": [
-                            f"Unknown ordering field(s): {', '.join(bad)}. "
+                            f"Unknown ordering field(s): {', '.join(map(repr, bad))}. "
                             f"Allowed: {', '.join(sorted(valid))}."
                         ]
                     }
@@ -323,3 +335,19 @@ class StrictOrderingFilter(OrderingFilter):
         if not any(field.lstrip("-") in {"id", "pk"} for field in ordering):
             ordering.append("id")
         return ordering
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """The allowed fields as a pattern (`-created_at,status`): the schema then refuses
+        what the server refuses."""
+        parameters = super().get_schema_operation_parameters(view)
+        fields = [f for f in getattr(view, "ordering_fields", None) or [] if f != "__all__"]
+        if fields:
+            names = "|".join(sorted(fields, key=len, reverse=True))
+            for parameter in parameters:
+                parameter["schema"]["pattern"] = rf"^-?({names})(,-?({names}))*$"
+                parameter["description"] = (
+                    "Sort by these fields, comma-separated; `-` for descending: "
+                    + ", ".join(fields)
+                    + "."
+                )
+        return parameters

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from ledgers.choices import MembershipRole
 from ledgers.exceptions import Conflict, Invalid
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry, Membership, Organization
-from ledgers.money import format_amount, is_known_currency
+from ledgers.money import format_amount, has_excess_precision, is_known_currency, minor_units
 from ledgers.tokens import api_token_issue
 
 User = get_user_model()
@@ -232,6 +232,12 @@ def _ledger_entries_create(
             )
         seen[item.external_id] = index
         validate_currency(item.currency, attr=f"{index}.currency")
+        if has_excess_precision(item.amount, item.currency):
+            raise Invalid(
+                f"{item.currency} amounts have at most {minor_units(item.currency)} decimals.",
+                code="excess_precision",
+                attr=f"{index}.amount",
+            )
     account_ids = {item.account_id for item in items if item.account_id is not None}
     accounts = {
         account.pk: account for account in Account.objects.filter(ledger=ledger, pk__in=account_ids)

@@ -133,11 +133,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "ledgers.api.fields.DecimalJSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (API.md); the statement upload declares multipart on its own view.
+    "DEFAULT_PARSER_CLASSES": ["ledgers.api.fields.DecimalJSONParser"],
     "DEFAULT_METADATA_CLASS": "config.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
@@ -158,6 +155,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH bodies are validated as written (no partial=True): `note` is required in
+    # PATCH .../runs/{id}; a "Patched" copy with every field optional would say otherwise.
+    "COMPONENT_SPLIT_PATCH": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
         "DiscrepancyStatusEnum": "reconciliation.choices.DiscrepancyStatus",
         "CloseReasonEnum": "reconciliation.choices.CloseReason",
         "ReconciliationStatusEnum": "ledgers.choices.ReconciliationStatus",
+        "CurrencyEnum": "ledgers.money.CURRENCY_CODES",
+        "SourceFileFormatEnum": "reconciliation.choices.SourceFileFormat",
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
         ),
@@ -185,6 +187,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "config.schema.postprocess_errors_and_strict_inputs",
     ],
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from functools import cache
 from typing import Any
 
 import django_filters as filters
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_field
 
+from ledgers.api.fields import AMOUNT_PATTERN
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import Account, LedgerEntry
 from ledgers.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
@@ -28,7 +30,7 @@ class StrictFilterSet(filters.FilterSet):
             if name not in self.data:
                 continue
             values = self.data.getlist(name) if hasattr(self.data, "getlist") else []
-            if any(value.strip() == "" for value in values):
+            if any(value == "" for value in values):
                 self.form.errors.pop(name, None)  # "blank", not the field's own complaint
                 self.form.add_error(
                     name,
@@ -44,6 +46,20 @@ DATETIME_PATTERN = (
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-](0\d|1[0-4]):[0-5]\d)$"
 )
 _DATETIME_RE = re.compile(DATETIME_PATTERN)
+
+
+@cache
+def _text_filter_class(max_length: int) -> type[filters.CharFilter]:
+    schema = {"type": "string", "minLength": 1, "maxLength": max_length}
+    return extend_schema_field(schema)(  # type: ignore[no-any-return]
+        type(f"Text{max_length}Filter", (filters.CharFilter,), {})
+    )
+
+
+def text_filter(max_length: int, **kwargs: Any) -> filters.CharFilter:
+    """A text filter whose length limit the schema states; the value is taken as sent
+    (no stripping), so the length the schema counts is the length the server checks."""
+    return _text_filter_class(max_length)(max_length=max_length, strip=False, **kwargs)
 
 
 class UTCIsoDateTimeField(IsoDateTimeField):
@@ -81,9 +97,38 @@ class UTCIsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
+class AmountFilterField(forms.DecimalField):
+    """A decimal string as money is written (AMOUNT_PATTERN): no exponent, no spaces."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not re.fullmatch(AMOUNT_PATTERN, str(value)):
+            raise ValidationError("Enter an amount such as -1250.50.", code="invalid")
+        return super().to_python(value)
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false`; anything else is a 400 (django-filter read it as "no filter")."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in self.empty_values:
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("Must be true or false.", code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": AMOUNT_PATTERN, "example": "-1250.50"}
+)
 class AmountFilter(filters.NumberFilter):
     """A money bound: at most the amount column's digits, so `1e999999` is a 400 and not a
     numeric overflow in PostgreSQL."""
+
+    field_class = AmountFilterField
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_digits", AMOUNT_MAX_DIGITS)
@@ -91,8 +136,14 @@ class AmountFilter(filters.NumberFilter):
         super().__init__(**kwargs)
 
 
-class BoundedIntegerFilter(filters.NumberFilter):
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": 100})
+class ScoreFilter(filters.NumberFilter):
+    """A match score bound, 0 to 100 like the scores themselves."""
+
     field_class = forms.IntegerField
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=100, **kwargs)
 
 
 class AccountFilterSet(StrictFilterSet):
@@ -110,7 +161,7 @@ class LedgerEntryFilterSet(StrictFilterSet):
     reconciliation_status = filters.ChoiceFilter(choices=ReconciliationStatus.choices)
     amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
     amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
-    external_id = filters.CharFilter(field_name="external_id", max_length=128)
+    external_id = text_filter(128, field_name="external_id")
 
     class Meta:
         model = LedgerEntry

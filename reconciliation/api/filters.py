@@ -7,12 +7,15 @@ from django.db.models import Q, QuerySet
 
 from ledgers.api.filters import (
     AmountFilter,
-    BoundedIntegerFilter,
+    ScoreFilter,
+    StrictBooleanFilter,
     StrictFilterSet,
     UTCIsoDateTimeFilter,
+    text_filter,
 )
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import AuditEvent, LedgerEntry
+from ledgers.money import CURRENCY_CODES
 from reconciliation.choices import (
     DiscrepancyKind,
     DiscrepancySeverity,
@@ -57,10 +60,10 @@ class SourceEntryFilterSet(StrictFilterSet):
     amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
     booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
-    currency = filters.CharFilter(field_name="currency", max_length=3)
-    is_reversal = filters.BooleanFilter()
+    currency = filters.ChoiceFilter(choices=[(code, code) for code in CURRENCY_CODES])
+    is_reversal = StrictBooleanFilter()
     source_file_id = filters.UUIDFilter(field_name="source_file_id")
-    search = filters.CharFilter(method="filter_search", max_length=200)
+    search = text_filter(200, method="filter_search")
 
     class Meta:
         model = SourceEntry
@@ -83,13 +86,9 @@ class MatchFilterSet(StrictFilterSet):
     status = _choices(MatchStatus)
     kind = filters.ChoiceFilter(choices=MatchKind.choices)
     shape = filters.ChoiceFilter(choices=MatchShape.choices)
-    score_min = BoundedIntegerFilter(
-        field_name="score", lookup_expr="gte", min_value=0, max_value=100
-    )
-    score_max = BoundedIntegerFilter(
-        field_name="score", lookup_expr="lte", min_value=0, max_value=100
-    )
-    is_ambiguous = filters.BooleanFilter()
+    score_min = ScoreFilter(field_name="score", lookup_expr="gte")
+    score_max = ScoreFilter(field_name="score", lookup_expr="lte")
+    is_ambiguous = StrictBooleanFilter()
 
     class Meta:
         model = Match
@@ -112,7 +111,7 @@ class RunGlFilterSet(StrictFilterSet):
     amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
     amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     reconciliation_status = filters.ChoiceFilter(choices=ReconciliationStatus.choices)
-    search = filters.CharFilter(method="filter_search", max_length=200)
+    search = text_filter(200, method="filter_search")
 
     class Meta:
         model = LedgerEntry
@@ -130,8 +129,8 @@ class RunGlFilterSet(StrictFilterSet):
 
 
 class AuditEventFilterSet(StrictFilterSet):
-    action = filters.CharFilter(max_length=64)
-    subject_type = filters.CharFilter(max_length=32)
+    action = text_filter(64)
+    subject_type = text_filter(32)
     subject_id = filters.UUIDFilter()
 
     class Meta:
