@@ -34,6 +34,11 @@ def organization_ids(user: UserLike) -> list[uuid.UUID]:
     return list(user_roles(user))
 
 
+def organizations_with_role(user: UserLike, role: str) -> list[uuid.UUID]:
+    """Organizations where the user's role is at least `role`."""
+    return [org for org, have in user_roles(user).items() if ROLE_RANK[have] >= ROLE_RANK[role]]
+
+
 def require_role(*, user: UserLike, organization_id: uuid.UUID, role: str) -> None:
     """Forbidden unless the user's role in the organization is at least `role`.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -249,3 +250,291 @@ def run_gl_entries(*, run: Run, only_unlinked: bool) -> QuerySet[Any]:
         link_match_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
         link_run_id=Subquery(live.values("match__run_id")[:1], output_field=UUIDField()),
     )
+
+
+# --- the admin's screens ----------------------------------------------------------------------
+# Reads of the run page, the review screen and the item page. The admin scopes the object
+# itself (TenantAdmin.get_queryset); these take the already-authorised object.
+
+
+def run_statements(*, run: Run) -> QuerySet[Any]:
+    from reconciliation.models import Statement
+
+    return (
+        Statement.objects.filter(source_file__run=run)
+        .select_related("source_file")
+        .order_by("period_from", "source_file__created_at", "pk")
+    )
+
+
+def run_files(*, run: Run) -> QuerySet[SourceFile]:
+    return SourceFile.objects.filter(run=run).select_related("created_by").order_by("created_at")
+
+
+def run_open_discrepancy_count(*, run: Run, severity: str | None = None) -> int:
+    qs = Discrepancy.objects.filter(
+        run=run, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
+    )
+    if severity is not None:
+        qs = qs.filter(severity=severity)
+    return qs.count()
+
+
+def audit_events_of(*, run_id: Any = None, subject_ids: Sequence[Any] = ()) -> QuerySet[Any]:
+    """Newest first: a run's whole trail (`run_id`), or the events about some objects."""
+    from ledgers.models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    if run_id is not None:
+        return events.filter(run_id=run_id)
+    return events.filter(subject_id__in=list(subject_ids))
+
+
+def match_source_entries(*, match: Match) -> list[SourceEntry]:
+    return list(
+        SourceEntry.objects.filter(match_links__match=match).order_by("booking_date", "line", "pk")
+    )
+
+
+def match_ledger_entries(*, match: Match) -> list[Any]:
+    from ledgers.models import LedgerEntry
+
+    return list(
+        LedgerEntry.objects.filter(match_links__match=match)
+        .select_related("account")
+        .order_by("booking_date", "external_id")
+    )
+
+
+def source_entry_matches(*, entry: SourceEntry) -> QuerySet[Any]:
+    from reconciliation.models import MatchSourceLink
+
+    return (
+        MatchSourceLink.objects.filter(source_entry=entry)
+        .select_related("match")
+        .order_by("match__created_at")
+    )
+
+
+def source_entry_discrepancies(*, entry: SourceEntry) -> QuerySet[Discrepancy]:
+    return entry.discrepancies.order_by("created_at")
+
+
+def source_entry_match_ids(*, entry: SourceEntry) -> list[Any]:
+    return list(entry.match_links.values_list("match_id", flat=True))
+
+
+def source_entry_in_live_match(*, entry: SourceEntry) -> bool:
+    return entry.match_links.filter(is_active=True).exists()
+
+
+def ledger_entry_candidates(
+    *,
+    run: Run,
+    currency: str,
+    amount: Any,
+    tolerance: Any,
+    first_day: Any,
+    last_day: Any,
+    exclude_match: Match | None = None,
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) near an amount and a date
+    range, each with the live match it is in (if any); accepted ones left out, the
+    closest amount first. The review screen's "other candidates" read this."""
+    from django.db.models import CharField, F, Q, UUIDField
+    from django.db.models.functions import Abs
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    live = MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True)
+    qs = LedgerEntry.objects.filter(
+        ledger_id=run.ledger_id,
+        currency=currency,
+        amount__gte=amount - tolerance,
+        amount__lte=amount + tolerance,
+        booking_date__gte=first_day,
+        booking_date__lte=last_day,
+    )
+    if exclude_match is not None:
+        qs = qs.exclude(match_links__match=exclude_match)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    return (
+        qs.annotate(
+            live_match_id=Subquery(live.values("match_id")[:1], output_field=UUIDField()),
+            live_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
+            live_score=Subquery(live.values("match__score")[:1], output_field=IntegerField()),
+            gap=Abs(F("amount") - amount),
+        )
+        .exclude(live_status=MatchStatus.ACCEPTED)
+        .order_by("gap", "booking_date", "pk")
+    )
+
+
+def suggestion_queue(matches: QuerySet[Match], *, run_id: Any = None) -> QuerySet[Match]:
+    """Suggested matches, best score first, then by bank date (the reviewer's queue).
+
+    `matches` must carry the `bank_date` annotation (the first bank entry's date), as the
+    match admin's queryset does.
+    """
+    qs = matches.filter(status=MatchStatus.SUGGESTED)
+    if run_id:
+        qs = qs.filter(run_id=run_id)
+    return qs.order_by("-score", "bank_date", "pk")
+
+
+# --- the manual-match workbench -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateSearch:
+    """What the reviewer looks for: an amount range, a date range, words. Any may be open."""
+
+    amount_min: Any = None
+    amount_max: Any = None
+    date_from: Any = None
+    date_to: Any = None
+    text: str = ""
+    include_suggested: bool = True
+
+
+def _words_q(text: str, fields: Sequence[str]) -> Any:
+    from django.db.models import Q
+
+    query = Q()
+    for word in text.split()[:8]:
+        any_field = Q()
+        for name in fields:
+            any_field |= Q(**{f"{name}__icontains": word})
+        query &= any_field
+    return query
+
+
+BANK_TEXT_FIELDS = (
+    "description",
+    "counterparty_name",
+    "reference",
+    "end_to_end_id",
+    "creditor_reference",
+)
+
+
+def manual_match_bank_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[SourceEntry]:
+    """Items of the run a person can still match: not closed, not in an accepted match.
+
+    Items in a pending suggestion are listed after the free ones (matching them means
+    rejecting the suggestion first); the selected ones always stay on the list.
+    """
+    from django.db.models import Case, Exists, Q, When
+
+    from reconciliation.models import MatchSourceLink
+
+    accepted = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, BANK_TEXT_FIELDS)
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = (
+        SourceEntry.objects.filter(run=run)
+        .exclude(match_status=SourceEntryMatchStatus.CLOSED)
+        .exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "line", "pk")
+
+
+def manual_match_gl_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) a person can still match:
+    not in an accepted match; free ones first, then those in a pending suggestion."""
+    from django.db.models import Case, Exists, Q, When
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    accepted = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, ("description", "counterparty", "reference", "external_id"))
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    qs = (
+        qs.exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
+
+
+def _range(name: str, low: Any, high: Any) -> dict[str, Any]:
+    bounds = {}
+    if low is not None:
+        bounds[f"{name}__gte"] = low
+    if high is not None:
+        bounds[f"{name}__lte"] = high
+    return bounds
+
+
+def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs (of those given, i.e. the user's) where a GL entry can be matched: same ledger,
+    the entry's account or no account, not closed; newest first."""
+    from django.db.models import Q
+
+    from reconciliation.choices import RunStatus
+
+    qs = runs.filter(ledger_id=entry.ledger_id).exclude(status=RunStatus.CLOSED)
+    if entry.account_id:
+        qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
+    return qs.order_by("-created_at", "pk")
+
+
+def source_entry_labels(ids: set[str]) -> dict[str, str]:
+    """'item 2026-11-06 77.00 EUR Gamma Ltd' for each statement item id among `ids`."""
+    import uuid
+
+    from ledgers.money import format_amount
+
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = SourceEntry.objects.filter(pk__in=valid).values_list(
+        "pk", "booking_date", "amount", "currency", "counterparty_name"
+    )
+    return {
+        str(pk): " ".join(
+            part
+            for part in (f"item {day:%Y-%m-%d}", format_amount(amount, currency), currency, party)
+            if part
+        )
+        for pk, day, amount, currency, party in rows
+    }

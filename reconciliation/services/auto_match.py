@@ -615,3 +615,35 @@ def ledger_reconcile(*, ledger: Any, actor: AbstractBaseUser | None) -> Reconcil
         matched += run_auto_match(run=run, actor=actor).matched
         count += 1
     return ReconcileResult(runs=count, matched=matched)
+
+
+def source_entry_as_row(entry: SourceEntry) -> EntryRow:
+    """One item as the engine sees it: the review screen judges each field with the
+    engine's own functions, so its ✓/≠ never contradicts the score."""
+    references = (entry.reference, entry.bank_reference, entry.end_to_end_id)
+    return EntryRow(
+        id=str(entry.pk),
+        amount=entry.amount,
+        currency=entry.currency,
+        booking_date=entry.booking_date,
+        value_date=entry.value_date,
+        references=tuple(r for r in (*references, entry.creditor_reference) if r),
+        counterparty_name=entry.counterparty_name,
+        counterparty_iban=entry.counterparty_iban,
+        description=entry.description,
+        is_reversal=entry.is_reversal,
+        details=_details(entry.details),
+    )
+
+
+def ledger_entry_as_row(entry: LedgerEntry) -> EntryRow:
+    return EntryRow(
+        id=str(entry.pk),
+        amount=entry.amount,
+        currency=entry.currency,
+        booking_date=entry.booking_date,
+        value_date=entry.value_date,
+        references=(entry.reference,) if entry.reference else (),
+        counterparty_name=entry.counterparty,
+        description=entry.description,
+    )

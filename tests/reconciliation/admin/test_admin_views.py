@@ -230,21 +230,45 @@ def test_the_review_screen_shows_both_sides_and_why(client_for, world):
     assert "Beta AG" in html
     assert "INV-1002" in html
     assert "≠" in html  # amount differs
-    assert "party equal" in html
-    assert "reference equal" in html
+    assert "name similar (100 %)" in html  # the engine's words, as in the "why" line
+    assert "same reference INV1002" in html
     assert 'id="why"' in html
     assert 'data-key="a"' in html
     assert 'data-key="r"' in html
 
 
-def test_the_queue_starts_with_the_highest_absolute_amount(client_for, world, second_suggestion):
+def test_each_field_verdict_says_what_the_engines_explanation_says(world):
+    """One wording and one figure per field: the side-by-side verdicts come from the
+    engine's scoring functions, so they repeat the stored explanation, never contradict it."""
+    from reconciliation.admin.formatting import explanation_rows, plain_detail
+    from reconciliation.admin.review import comparison_rows
+    from reconciliation.selectors import match_ledger_entries, match_source_entries
+    from reconciliation.services.auto_match import run_match_settings
+
+    match = world["suggested"]
+    rows = comparison_rows(
+        match,
+        match_source_entries(match=match),
+        match_ledger_entries(match=match),
+        run_match_settings(match.run),
+    )
+    verdicts = {row.label.lower(): row.verdict.text for row in rows if row.verdict}
+    why = {row["criterion"].lower(): plain_detail(row["detail"]) for row in explanation_rows(match)}
+    for field in ("amount", "date", "reference", "counterparty", "description"):
+        assert verdicts[field] == why[field], field
+
+
+def test_the_queue_starts_with_the_best_score(client_for, world, second_suggestion):
+    # 55.00 vs 57.00 (2.00 off) scores above 97.50 vs 100.00 (2.50 off), both within 5.00.
+    first, then = second_suggestion, world["suggested"]
+    assert first.score > then.score
     client = client_for("rita")
     response = client.get(reverse("admin:reconciliation_match_review") + f"?run={world['run'].pk}")
     assert response.status_code == 302
-    assert response["Location"].startswith(review_url(world["suggested"]))  # 97.50 > 55.00
+    assert response["Location"].startswith(review_url(first))
     page = client.get(response["Location"]).content.decode()
     assert "Suggestion 1 of 2" in page
-    assert review_url(second_suggestion) in page  # the Next link
+    assert review_url(then) in page  # the Next link
 
 
 def test_a_reviewer_accepts_on_the_review_screen_and_the_next_one_opens(
