@@ -243,7 +243,7 @@ def _ledger_entries_create(
             )
         seen[item.external_id] = index
         validate_currency(item.currency, attr=f"{index}.currency")
-        if has_excess_precision(item.amount, item.currency):
+        if has_excess_precision(Decimal(str(item.amount)), item.currency):
             raise Invalid(
                 f"{item.currency} amounts have at most {minor_units(item.currency)} decimals.",
                 code="excess_precision",
