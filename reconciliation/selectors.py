@@ -44,6 +44,35 @@ def with_run_counts(queryset: QuerySet[Run]) -> QuerySet[Run]:
     return queryset.annotate(**annotations)
 
 
+ATTENTION_FAILED, ATTENTION_DECIDE, ATTENTION_WORKING, ATTENTION_NONE = 0, 1, 2, 3
+
+
+def with_attention(queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """`attention`: 0 failed, 1 something to decide (a suggestion, an open critical
+    discrepancy), 2 still working, 3 nothing to do. EXISTS probes on the (run, status)
+    indexes: cheap whatever a run holds, unlike the counts."""
+    from django.db.models import Case, Exists, When
+
+    from reconciliation.choices import DiscrepancySeverity, RunStatus
+
+    suggestion = Match.objects.filter(run_id=OuterRef("pk"), status=MatchStatus.SUGGESTED)
+    critical = Discrepancy.objects.filter(
+        run_id=OuterRef("pk"),
+        status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW],
+        severity=DiscrepancySeverity.CRITICAL,
+    )
+    return queryset.annotate(
+        attention=Case(
+            When(status=RunStatus.FAILED, then=Value(ATTENTION_FAILED)),
+            When(status=RunStatus.CLOSED, then=Value(ATTENTION_NONE)),
+            When(Exists(suggestion) | Exists(critical), then=Value(ATTENTION_DECIDE)),
+            When(status__in=[RunStatus.PENDING, RunStatus.RUNNING], then=Value(ATTENTION_WORKING)),
+            default=Value(ATTENTION_NONE),
+            output_field=IntegerField(),
+        )
+    )
+
+
 def run_list(*, user: UserLike) -> QuerySet[Run]:
     """The user's runs, without counts: `run_counts_attach` adds them to a page."""
     return Run.objects.filter(ledger__organization_id__in=organization_ids(user)).select_related(
