@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -193,6 +194,7 @@ class RunChildViewSet(TenantViewSet):
 
 class RunSourceFileViewSet(mixins.ListModelMixin, RunChildViewSet):
     serializer_class = SourceFileSerializer
+    parser_classes = [MultiPartParser]
     pagination_class = LimitOffsetPagination
     action_roles = {"upload": MembershipRole.REVIEWER, "destroy": MembershipRole.ADMIN}
     ordering_fields = ["created_at", "filename", "status"]
