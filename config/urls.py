@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import api_not_found
@@ -26,4 +27,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
+    # A person who opens the bare address wants the review screens (the API's entry
+    # points are /v1/ and its docs /v1/docs).
+    path("", RedirectView.as_view(url="/admin/", permanent=False), name="root"),
 ]

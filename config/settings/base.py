@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -76,18 +78,33 @@ TEMPLATES = [
     },
 ]
 
-# SQLite only for the zero-setup quickstart; PostgreSQL everywhere money must be exact.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The eager in-process worker and the web server share the file: wait instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# PostgreSQL only (STYLE.md §2): one implementation of every query, proven where it runs.
+# Unset, local.py falls back to the embedded server of `make run`; production and test
+# settings refuse to start.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+
+
+def postgresql_database(url: str) -> dict[str, Any]:
+    """Django's DATABASES entry for `url`, which must name a PostgreSQL database."""
+    try:
+        config: dict[str, Any] = dict(
+            dj_database_url.parse(url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        scheme = url.split(":", 1)[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL names a {scheme!r} database, but this service runs on PostgreSQL "
+            "only (SQLite and other databases are not supported). Set "
+            "DATABASE_URL=postgres://user:password@host:5432/name, or leave it unset under "
+            "`make run` for the embedded PostgreSQL."
+        )
+    return config
+
+
+DATABASES = {"default": postgresql_database(DATABASE_URL)} if DATABASE_URL else {}
 # Services, admin, tasks and commands own their transactions (STYLE.md §3).
 ATOMIC_REQUESTS = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -205,7 +222,11 @@ CACHES = {
 # lost means a killed worker's task is redelivered, and the task time limit stays below the
 # Redis visibility timeout so a task that is still running is never delivered twice.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# Without Redis, tasks run in-process (eager). Eager mode still takes a producer from the
+# broker's pool: "memory://" without a host makes kombu warn, on every task, that it
+# reverts to localhost, which reads like a broker outage on a first `make run`.
+IN_PROCESS_BROKER_URL = "memory://localhost/"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or IN_PROCESS_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True

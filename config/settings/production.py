@@ -7,10 +7,14 @@ X-Forwarded-Proto); README "Production settings" lists every variable.
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env_bool
+from .base import DATABASE_URL, env_bool
 
 SECRET_KEY = os.environ["SECRET_KEY"]
+if not DATABASE_URL:
+    raise ImproperlyConfigured("DATABASE_URL is required: postgres://user:password@host:5432/name")
 DEBUG = False
 
 # HTTPS only: redirect plain HTTP (except the health check, which load balancers and the

@@ -4,11 +4,10 @@ Each check produces `Finding`s with a stable key ("balance:<statement id>"); `_s
 what is new, refreshes what is still open, and auto-resolves open findings that no longer
 hold. A discrepancy a person closed (or put in review) keeps its status.
 
-Scale: a million-entry run yields a few hundred thousand findings. On PostgreSQL `_sync`
+Scale: a million-entry run yields a few hundred thousand findings. `discrepancies_sync`
 is set-based (COPY the findings into a temporary table, one INSERT ... ON CONFLICT DO
 UPDATE carrying the rules above, one UPDATE for what went stale), and the cross checks
-over live matches are one aggregate query; elsewhere (SQLite) the same rules run row by
-row through the ORM.
+over live matches are one aggregate query.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from ledgers.exceptions import Invalid
 from ledgers.money import format_amount
+from reconciliation.bulk import copy_rows, temp_table
 from reconciliation.choices import DiscrepancyKind, DiscrepancySeverity, DiscrepancyStatus
 from reconciliation.models import Discrepancy, Run, Statement
 from reconciliation.services.runs import run_audit, run_lock, run_validate_open
@@ -209,102 +209,6 @@ def statement_checks(*, run: Run, statements: Iterable[Statement]) -> None:
     discrepancies_sync(run=run, findings=findings, scope_prefixes=None)
 
 
-def discrepancies_sync(
-    *,
-    run: Run,
-    findings: list[Finding],
-    scope_prefixes: tuple[str, ...] | None,
-    scope_keys: list[str] | None = None,
-) -> int:
-    """Create new findings, refresh open ones; resolve open ones in scope no longer found.
-
-    `scope_prefixes` names the key families this pass owns (e.g. ("missing_in_ledger:",));
-    `scope_keys` names single keys instead (a targeted recompute); neither means
-    "add/refresh only" (statement checks run per file).
-    """
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        return _sync_postgresql(
-            run=run,
-            findings=findings,
-            scope_prefixes=scope_prefixes,
-            scope_keys=scope_keys,
-            now=now,
-        )
-    keys = [f.key for f in findings]
-    existing: dict[str, Discrepancy] = {}
-    for start in range(0, len(keys), 5000):
-        existing.update(
-            (d.key, d)
-            for d in Discrepancy.objects.filter(run=run, key__in=keys[start : start + 5000])
-        )
-    created = 0
-    new_rows = []
-    for f in findings:
-        row = existing.get(f.key)
-        if row is None:
-            new_rows.append(
-                Discrepancy(
-                    run=run,
-                    key=f.key,
-                    kind=f.kind,
-                    amount=f.amount,
-                    currency=f.currency,
-                    message=f.message,
-                    severity=f.severity,
-                    source_entry_id=f.source_entry_id,
-                    ledger_entry_id=f.ledger_entry_id,
-                    match_id=f.match_id,
-                    statement_id=f.statement_id,
-                )
-            )
-            continue
-        if row.status == DiscrepancyStatus.CLOSED and row.is_current:
-            continue  # a person closed it: it stays closed
-        changed = (row.amount, row.message, row.severity, row.is_current) != (
-            f.amount,
-            f.message,
-            f.severity,
-            True,
-        )
-        if row.status == DiscrepancyStatus.CLOSED and not row.is_current:
-            # Auto-resolved earlier, true again now: reopen.
-            row.status, row.resolved_at, changed = DiscrepancyStatus.OPEN, None, True
-        if changed:
-            row.amount, row.message, row.severity, row.is_current = (
-                f.amount,
-                f.message,
-                f.severity,
-                True,
-            )
-            row.save(
-                update_fields=[
-                    "amount",
-                    "message",
-                    "severity",
-                    "is_current",
-                    "status",
-                    "resolved_at",
-                    "updated_at",
-                ]
-            )
-    Discrepancy.objects.bulk_create(new_rows, batch_size=2000)
-    created = len(new_rows)
-    if scope_prefixes or scope_keys:
-        found = {f.key for f in findings}
-        stale = Discrepancy.objects.filter(run=run, is_current=True).exclude(key__in=found)
-        from django.db.models import Q
-
-        scope = Q(key__in=scope_keys) if scope_keys else Q()
-        for prefix in scope_prefixes or ():
-            scope |= Q(key__startswith=prefix)
-        stale.filter(scope).exclude(status=DiscrepancyStatus.CLOSED).update(
-            is_current=False, status=DiscrepancyStatus.CLOSED, resolved_at=now, updated_at=now
-        )
-        stale.filter(scope, status=DiscrepancyStatus.CLOSED).update(is_current=False)
-    return created
-
-
 _FINDINGS_TABLE = "reconciliation_findings_tmp"
 # A version-7 (time-ordered) UUID in SQL, as ledgers/ids.py makes them in Python: the
 # current millisecond over the first 48 bits of a random UUID, version bits 0100 -> 0111.
@@ -320,51 +224,58 @@ _FINDING_COLUMNS = (
 )  # fmt: skip
 
 
-def _sync_postgresql(
+_FINDINGS_DEFINITION = (
+    "key varchar(200) NOT NULL, kind varchar(32) NOT NULL, amount numeric, "
+    "currency varchar(3) NOT NULL, message text NOT NULL, severity varchar(16) NOT NULL, "
+    "source_entry_id uuid, ledger_entry_id uuid, match_id uuid, statement_id uuid"
+)
+_FINDING_TYPES = (
+    "varchar", "varchar", "numeric", "varchar", "text", "varchar", "uuid", "uuid", "uuid", "uuid",
+)  # fmt: skip
+
+
+def discrepancies_sync(
     *,
     run: Run,
     findings: list[Finding],
     scope_prefixes: tuple[str, ...] | None,
-    scope_keys: list[str] | None,
-    now: dt.datetime,
+    scope_keys: list[str] | None = None,
 ) -> int:
-    """`discrepancies_sync` as three statements, whatever the number of findings.
+    """Create new findings, refresh open ones; resolve open ones in scope no longer found.
 
-    The ON CONFLICT branch is the per-row rule of the ORM path: a row a person closed
-    (closed and still current) is left alone; one auto-resolved earlier (closed, not
-    current) is reopened; an open or in-review row is refreshed only when something
-    changed, keeping its status.
+    `scope_prefixes` names the key families this pass owns (e.g. ("missing_in_ledger:",));
+    `scope_keys` names single keys instead (a targeted recompute); neither means
+    "add/refresh only" (statement checks run per file). Returns how many were created.
+
+    Three statements, whatever the number of findings. The ON CONFLICT branch carries the
+    per-row rule: a row a person closed (closed and still current) is left alone; one
+    auto-resolved earlier (closed, not current) is reopened; an open or in-review row is
+    refreshed only when something changed, keeping its status.
     """
+    now = timezone.now()
     table = Discrepancy._meta.db_table
     closed, opened = DiscrepancyStatus.CLOSED, DiscrepancyStatus.OPEN
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_FINDINGS_TABLE} ("
-            "key varchar(200) NOT NULL, kind varchar(32) NOT NULL, amount numeric, "
-            "currency varchar(3) NOT NULL, message text NOT NULL, severity varchar(16) NOT NULL, "
-            "source_entry_id uuid, ledger_entry_id uuid, match_id uuid, statement_id uuid"
-            ") ON COMMIT DROP"
-        )
-        cursor.execute(f"TRUNCATE {_FINDINGS_TABLE}")
-        with cursor.cursor.copy(
-            f"COPY {_FINDINGS_TABLE} ({', '.join(_FINDING_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            write = copy.write_row
-            for f in findings:
-                write(
-                    (
-                        f.key,
-                        f.kind,
-                        f.amount,
-                        f.currency,
-                        f.message,
-                        f.severity,
-                        f.source_entry_id,
-                        f.ledger_entry_id,
-                        f.match_id,
-                        f.statement_id,
-                    )
+    with temp_table(_FINDINGS_TABLE, _FINDINGS_DEFINITION) as cursor:
+        copy_rows(
+            _FINDINGS_TABLE,
+            _FINDING_COLUMNS,
+            (
+                (
+                    f.key,
+                    f.kind,
+                    f.amount,
+                    f.currency,
+                    f.message,
+                    f.severity,
+                    f.source_entry_id,
+                    f.ledger_entry_id,
+                    f.match_id,
+                    f.statement_id,
                 )
+                for f in findings
+            ),
+            types=_FINDING_TYPES,
+        )
         # The stale check below is an anti-join on key: probe an index, whatever the
         # planner guesses about how many of the run's discrepancies survive.
         cursor.execute(f"CREATE INDEX ON {_FINDINGS_TABLE} (key)")
@@ -423,7 +334,6 @@ def _sync_postgresql(
                 f"UPDATE {table} AS d SET is_current = false WHERE {stale} AND d.status = %s",  # noqa: S608
                 [*params, closed],
             )
-        cursor.execute(f"TRUNCATE {_FINDINGS_TABLE}")
     return created
 
 
@@ -551,63 +461,8 @@ def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) 
 def _cross_checks(
     *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
 ) -> None:
-    """Currency and date mismatches inside live matches (manual matches can cross both);
-    `match_ids` limits them to those matches."""
-    if connection.vendor == "postgresql":
-        _cross_checks_sql(run=run, findings=findings, window=window, match_ids=match_ids)
-        return
-    from reconciliation.choices import MatchStatus
-    from reconciliation.models import MatchLedgerLink, MatchSourceLink
-
-    sides: dict[object, dict[str, list[tuple[str, dt.date]]]] = {}
-    live: dict[str, Any] = {"match__run": run, "is_active": True}
-    if match_ids is not None:
-        live["match_id__in"] = match_ids
-    for match_id, cur, day in (
-        MatchSourceLink.objects.filter(**live)
-        .exclude(match__status=MatchStatus.REJECTED)
-        .values_list("match_id", "source_entry__currency", "source_entry__booking_date")
-    ):
-        sides.setdefault(match_id, {"s": [], "l": []})["s"].append((cur, day))
-    for match_id, cur, day in MatchLedgerLink.objects.filter(**live).values_list(
-        "match_id", "ledger_entry__currency", "ledger_entry__booking_date"
-    ):
-        sides.setdefault(match_id, {"s": [], "l": []})["l"].append((cur, day))
-    for match_id, side in sides.items():
-        if not side["s"] or not side["l"]:
-            continue
-        currencies = {c for c, _ in side["s"]} | {c for c, _ in side["l"]}
-        if len(currencies) > 1:
-            findings.append(
-                Finding(
-                    key=f"currency_mismatch:{match_id}",
-                    kind=DiscrepancyKind.CURRENCY_MISMATCH,
-                    amount=None,
-                    currency="",
-                    match_id=match_id,
-                    severity=DiscrepancySeverity.CRITICAL,
-                    message=f"The match links entries in {', '.join(sorted(currencies))}.",
-                )
-            )
-        gap = min(abs((a - b).days) for _, a in side["s"] for _, b in side["l"])
-        if gap > window:
-            findings.append(
-                Finding(
-                    key=f"date_mismatch:{match_id}",
-                    kind=DiscrepancyKind.DATE_MISMATCH,
-                    amount=None,
-                    currency="",
-                    match_id=match_id,
-                    severity=DiscrepancySeverity.INFO,
-                    message=f"Bank and ledger dates are {gap} days apart (window {window} days).",
-                )
-            )
-
-
-def _cross_checks_sql(
-    *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
-) -> None:
-    """`_cross_checks` as one aggregate over the live links, in the database.
+    """Currency and date mismatches inside live matches (manual matches can cross both),
+    as one aggregate over the live links; `match_ids` limits them to those matches.
 
     Fetching every live link of a million-match run to compare its sides in Python moved
     two million rows for a handful of findings. Here the database answers only the

@@ -181,7 +181,6 @@ def test_listing_entries_costs_the_same_queries_for_1_and_50_rows(
         client.get(url(alice_ledger))
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_identical_pushes_create_each_entry_once(
     api_client_for, alice_ledger, concurrently

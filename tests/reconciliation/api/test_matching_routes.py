@@ -207,7 +207,6 @@ def test_the_legacy_reconcile_trigger_is_marked_deprecated(api_client_for, world
     assert response.json() == {"runs": 1, "matched": 0}
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_auto_and_manual_matches_never_double_link(api_client_for, world, concurrently):
     """Two auto-matches of one run at once plus manual matches racing them: the partial

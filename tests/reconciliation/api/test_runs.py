@@ -144,7 +144,6 @@ def test_keys_are_scoped_per_organization(api_client_for, alice_ledger, charlie_
     )
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_requests_with_one_key_create_exactly_one_run(
     api_client_for, alice_ledger, concurrently

@@ -1,6 +1,6 @@
 """Matching stories told on real bank files (hordak-style worked examples).
 
-Each test imports a real statement from ../shared/fixtures, pushes the GL entries a
+Each test imports a real statement from tests/fixtures/statements, pushes the GL entries a
 bookkeeper would have, auto-matches, and checks what a reviewer would see.
 """
 

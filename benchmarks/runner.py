@@ -26,7 +26,7 @@ from typing import Any
 
 from django.db import connection
 
-from reconciliation.benchmarks import child, scenarios
+from benchmarks import child, scenarios
 
 Result = dict[str, Any]
 
@@ -70,9 +70,7 @@ class Phases:
     """Calls a scenario function in a fresh spawned process (or here, when not isolated)."""
 
     def __init__(self, *, isolate: bool) -> None:
-        # An in-memory SQLite database (the SQLite test run) exists in this process only.
-        in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
-        self.isolate = isolate and not in_memory
+        self.isolate = isolate
         self.db_name = str(connection.settings_dict["NAME"])
         self.settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local")
 

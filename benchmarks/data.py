@@ -6,27 +6,29 @@ can delete exactly what it made. Deleting a million-row run through the ORM woul
 every row to cascade; cleanup deletes table by table in SQL instead, children first.
 
 The loaders for matching and list scenarios write the synthetic truth set
-(`reconciliation.matching.synthetic`) straight into SourceEntry / LedgerEntry with COPY
-(bulk_create on SQLite): that is set-up, not the thing measured.
+(`benchmarks.synthetic`) straight into SourceEntry / LedgerEntry with the import's own
+binary COPY (`reconciliation.bulk`): that is set-up, not the thing measured.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from benchmarks.generators import ACCOUNT_IBAN
 from ledgers.choices import MembershipRole, ReconciliationStatus
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry, Membership, Organization
 from ledgers.services import account_create, ledger_create, user_setup
-from reconciliation.benchmarks.generators import ACCOUNT_IBAN
+from reconciliation.bulk import analyze, column_types, copy_rows
 from reconciliation.choices import SourceEntryMatchStatus, SourceFileFormat, SourceFileStatus
 from reconciliation.matching.types import EntryRow
 from reconciliation.models import (
@@ -39,6 +41,7 @@ from reconciliation.models import (
     SourceFile,
     Statement,
 )
+from reconciliation.services.imports import SourceEntryRow
 from reconciliation.services.runs import run_create
 
 BENCH_ORGANIZATION = "Benchmark (manage.py benchmark)"
@@ -141,20 +144,19 @@ def _ledger_delete(ledger_id: uuid.UUID) -> None:
     }
     runs = f"SELECT id FROM {t['Run']} WHERE ledger_id = %s"  # noqa: S608
     matches = f"SELECT id FROM {t['Match']} WHERE run_id IN ({runs})"  # noqa: S608
-    key = Ledger._meta.pk.get_db_prep_value(ledger_id, connection)  # hex text on SQLite
     with transaction.atomic():
-        _delete(t["Discrepancy"], f"run_id IN ({runs})", [key])
-        _delete(t["MatchSourceLink"], f"match_id IN ({matches})", [key])
-        _delete(t["MatchLedgerLink"], f"match_id IN ({matches})", [key])
-        _delete(t["Match"], f"run_id IN ({runs})", [key])
-        _delete(t["SourceEntry"], "ledger_id = %s", [key])
-        _delete(t["Statement"], "ledger_id = %s", [key])
-        _delete(t["SourceFile"], "ledger_id = %s", [key])
-        _delete(t["Run"], "ledger_id = %s", [key])
-        _delete(t["LedgerEntry"], "ledger_id = %s", [key])
-        _delete(t["Account"], "ledger_id = %s", [key])
-        _delete(t["AuditEvent"], "ledger_id = %s", [key])
-        _delete(t["Ledger"], "id = %s", [key])
+        _delete(t["Discrepancy"], f"run_id IN ({runs})", [ledger_id])
+        _delete(t["MatchSourceLink"], f"match_id IN ({matches})", [ledger_id])
+        _delete(t["MatchLedgerLink"], f"match_id IN ({matches})", [ledger_id])
+        _delete(t["Match"], f"run_id IN ({runs})", [ledger_id])
+        _delete(t["SourceEntry"], "ledger_id = %s", [ledger_id])
+        _delete(t["Statement"], "ledger_id = %s", [ledger_id])
+        _delete(t["SourceFile"], "ledger_id = %s", [ledger_id])
+        _delete(t["Run"], "ledger_id = %s", [ledger_id])
+        _delete(t["LedgerEntry"], "ledger_id = %s", [ledger_id])
+        _delete(t["Account"], "ledger_id = %s", [ledger_id])
+        _delete(t["AuditEvent"], "ledger_id = %s", [ledger_id])
+        _delete(t["Ledger"], "id = %s", [ledger_id])
 
 
 def organization_cleanup() -> None:
@@ -175,52 +177,40 @@ def organization_cleanup() -> None:
 
 # --- bulk loaders ------------------------------------------------------------------------
 
-SOURCE_COLUMNS = (
-    "id", "run_id", "source_file_id", "statement_id", "ledger_id", "line", "booking_date",
-    "value_date", "amount", "currency", "excess_precision", "reference", "bank_reference",
-    "entry_reference", "end_to_end_id", "creditor_reference", "description",
-    "counterparty_name", "counterparty_iban", "bank_transaction_code", "is_reversal",
-    "batch_count", "details", "account_key", "fingerprint", "match_status", "close_reason",
-    "close_note",
-)  # fmt: skip
-LEDGER_COLUMNS = (
-    "id", "ledger_id", "account_id", "external_id", "amount", "currency", "booking_date",
-    "value_date", "reference", "description", "counterparty", "reconciliation_status",
-    "created_at",
-)  # fmt: skip
+
+class LedgerEntryRow(NamedTuple):
+    """A `ledgers_ledgerentry` row as the loader COPYs it; the fields are the columns."""
+
+    id: uuid.UUID
+    ledger_id: uuid.UUID
+    account_id: uuid.UUID | None
+    external_id: str
+    amount: Decimal
+    currency: str
+    booking_date: dt.date
+    value_date: dt.date | None
+    reference: str
+    description: str
+    counterparty: str
+    reconciliation_status: str
+    created_at: dt.datetime
 
 
-def copy_rows(
+def _copy(
     model: Any,
-    columns: Sequence[str],
-    rows: Iterable[tuple[Any, ...]],
-    *,
-    progress: Callable[[int], None] | None = None,
+    row_type: Any,  # a NamedTuple class: its fields are the columns
+    rows: Any,
+    progress: Callable[[int], None] | None,
 ) -> int:
-    """COPY rows into `model`'s table (bulk_create off PostgreSQL); returns the count."""
-    written = 0
-    if connection.vendor != "postgresql":
-        batch: list[Any] = []
-        for row in rows:
-            batch.append(model(**dict(zip(columns, row, strict=True))))
-            if len(batch) >= 2000:
-                model.objects.bulk_create(batch)
-                written += len(batch)
-                batch = []
-                if progress:
-                    progress(written)
-        model.objects.bulk_create(batch)
-        return written + len(batch)
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        with cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-                written += 1
-                if progress and written % COPY_ROWS == 0:
-                    progress(written)
-    return written
+    columns = row_type._fields
+    return copy_rows(
+        model._meta.db_table,
+        columns,
+        rows,
+        types=column_types(model, columns),
+        progress=progress,
+        progress_every=COPY_ROWS,
+    )
 
 
 def _id_mask(scenario: str) -> int:
@@ -236,7 +226,7 @@ _BASE_MS = 1_767_225_600_000
 _LOW_74_BITS = (1 << 74) - 1
 
 
-def _mapped(row_id: str, mask: int, index: int) -> str:
+def _mapped(row_id: str, mask: int, index: int) -> uuid.UUID:
     """A time-ordered (version 7) id, like the ones an import writes (ledgers/ids.py):
     the row's position gives the millisecond (16 rows per ms), the generator's id and the
     scenario's mask give the 74 random bits. Random v4 ids here would make the matching
@@ -244,12 +234,12 @@ def _mapped(row_id: str, mask: int, index: int) -> str:
     low = (int(row_id.replace("-", ""), 16) ^ mask) & _LOW_74_BITS
     rand_a, rand_b = low >> 62, low & ((1 << 62) - 1)
     value = (_BASE_MS + index // 16) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
-    return str(uuid.UUID(int=value))
+    return uuid.UUID(int=value)
 
 
 def _source_row(
-    row: EntryRow, *, index: int, context: BenchContext, source_file_id: str, mask: int
-) -> tuple[Any, ...]:
+    row: EntryRow, *, index: int, ids: tuple[uuid.UUID, uuid.UUID, uuid.UUID], mask: int
+) -> SourceEntryRow:
     reference = row.references[0] if row.references else ""
     details = [
         {
@@ -262,12 +252,13 @@ def _source_row(
         }
         for d in row.details
     ]
-    return (
+    run_id, source_file_id, ledger_id = ids
+    return SourceEntryRow(
         _mapped(row.id, mask, index),
-        context.run_id,
+        run_id,
         source_file_id,
         None,
-        context.ledger_id,
+        ledger_id,
         index + 1,
         row.booking_date,
         row.value_date,
@@ -285,10 +276,10 @@ def _source_row(
         "",
         row.is_reversal,
         len(row.details) or None,
-        json.dumps(details) if connection.vendor == "postgresql" else details,
+        json.dumps(details),
         "",
         f"{uuid.UUID(row.id).hex}:1",  # unique: no duplicate_entry findings
-        SourceEntryMatchStatus.UNMATCHED,
+        SourceEntryMatchStatus.UNMATCHED.value,
         "",
         "",
     )
@@ -314,27 +305,24 @@ def load_truth_set(
             size_bytes=0,
             imported_count=len(source),
         )
-        copy_rows(
+        ids = (uuid.UUID(context.run_id), source_file.pk, uuid.UUID(context.ledger_id))
+        _copy(
             SourceEntry,
-            SOURCE_COLUMNS,
-            (
-                _source_row(
-                    r, index=i, context=context, source_file_id=str(source_file.pk), mask=mask
-                )
-                for i, r in enumerate(source)
-            ),
-            progress=progress,
+            SourceEntryRow,
+            (_source_row(r, index=i, ids=ids, mask=mask) for i, r in enumerate(source)),
+            progress,
         )
         now = timezone.now()
         offset = len(source)
-        copy_rows(
+        account_id = uuid.UUID(context.account_id) if context.account_id else None
+        _copy(
             LedgerEntry,
-            LEDGER_COLUMNS,
+            LedgerEntryRow,
             (
-                (
+                LedgerEntryRow(
                     _mapped(r.id, mask, i),
-                    context.ledger_id,
-                    context.account_id,
+                    ids[2],
+                    account_id,
                     f"GL-{i + 1:08d}",
                     r.amount,
                     r.currency,
@@ -343,18 +331,15 @@ def load_truth_set(
                     r.references[0] if r.references else "",
                     r.description,
                     r.counterparty_name,
-                    ReconciliationStatus.UNRECONCILED,
+                    ReconciliationStatus.UNRECONCILED.value,
                     now,
                 )
                 for i, r in enumerate(ledger)
             ),
-            progress=(lambda n: progress(offset + n)) if progress else None,
+            (lambda n: progress(offset + n)) if progress else None,
         )
         Run.objects.filter(pk=context.run_id).update(status="completed", started_at=now)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {SourceEntry._meta.db_table}")
-            cursor.execute(f"ANALYZE {LedgerEntry._meta.db_table}")
+    analyze((SourceEntry, ()), (LedgerEntry, ()))
 
 
 def vacuum_analyze_all() -> None:
@@ -362,8 +347,6 @@ def vacuum_analyze_all() -> None:
     fresh planner statistics, dead row versions of the status updates gone, and the
     visibility map set, so counts can be index-only scans. The list pages and the load
     test measure a run a reviewer opens, not the first second after its import."""
-    if connection.vendor != "postgresql":
-        return
     with connection.cursor() as cursor:
         for model in (
             SourceEntry,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciliation.benchmarks import data, scenarios
+from benchmarks import data, scenarios
 
 SCENARIO = "loadtest"
 SAMPLE = 3000

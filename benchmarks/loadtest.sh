@@ -3,13 +3,14 @@
 # headless for a bounded time with a bounded number of users, stop everything, print
 # p50/p99 and error counts.
 #
-#   reconciliation/benchmarks/loadtest.sh [DURATION_SECONDS]      (default 60; 600 = full run)
+#   benchmarks/loadtest.sh [DURATION_SECONDS]      (default 60; 600 = full run)
 #
-# Environment: DATABASE_URL (PostgreSQL, required), USERS (25), RATE (requests/s per user,
-# 2 => ~50 req/s), ROWS (bank entries of the matched run the users read, 50000),
-# WORKERS (gunicorn workers, 3), THREADS (per worker, 4), KEEP=1 keeps the data.
+# Environment: DATABASE_URL (a local PostgreSQL, required; `make loadtest` sets it),
+# USERS (25), RATE (requests/s per user, 2 => ~50 req/s), ROWS (bank entries of the
+# matched run the users read, 50000), WORKERS (gunicorn workers, 3), THREADS (per
+# worker, 4), KEEP=1 keeps the data.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 DURATION="${1:-60}"
 USERS="${USERS:-25}"
@@ -18,9 +19,11 @@ ROWS="${ROWS:-50000}"
 WORKERS="${WORKERS:-3}"
 THREADS="${THREADS:-4}"
 : "${DATABASE_URL:?set DATABASE_URL to the PostgreSQL database to test against}"
+# Loopback or a Unix socket (the embedded server): the load never leaves this machine.
 case "$DATABASE_URL" in
   postgres://*@127.0.0.1*|postgres://*@localhost*|postgresql://*@127.0.0.1*|postgresql://*@localhost*) ;;
-  *) echo "loadtest: DATABASE_URL must point at a local PostgreSQL (127.0.0.1)" >&2; exit 2 ;;
+  postgres://*@%2F*|postgresql://*@%2F*) ;;
+  *) echo "loadtest: DATABASE_URL must point at a local PostgreSQL (127.0.0.1 or a socket)" >&2; exit 2 ;;
 esac
 UV=$(command -v uv 2>/dev/null || echo "python3 -m uv")
 export DJANGO_SETTINGS_MODULE=config.settings.local DEBUG=0 BENCHMARK_QUIET=1
@@ -58,7 +61,7 @@ curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null
 
 echo "loadtest: gunicorn pid $GUNICORN_PID on 127.0.0.1:$PORT; $USERS users x $RATE req/s for ${DURATION}s"
 LOADTEST_STATE="$STATE" LOADTEST_RATE="$RATE" $UV run --frozen locust \
-  -f reconciliation/benchmarks/locustfile.py --headless --only-summary \
+  -f benchmarks/locustfile.py --headless --only-summary \
   --host "http://127.0.0.1:$PORT" -u "$USERS" -r "$USERS" -t "${DURATION}s" \
   --stop-timeout 15 --csv "$WORK/locust" --loglevel WARNING >"$WORK/locust.log" 2>&1 || true
 

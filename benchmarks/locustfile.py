@@ -1,6 +1,6 @@
 """Load test: mixed reads and writes against a running server (DESIGN.md §3, "50 req/s").
 
-Run by `reconciliation/benchmarks/loadtest.sh`, which prepares the data, starts gunicorn on
+Run by `benchmarks/loadtest.sh`, which prepares the data, starts gunicorn on
 a free loopback port and passes the prepared ids in `LOADTEST_STATE` (a JSON file).
 Each user paces itself at `LOADTEST_RATE` requests per second (default 2; 25 users give
 ~50 req/s), so the offered load is fixed whatever the latency.

@@ -29,8 +29,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from reconciliation.benchmarks import data, generators
-from reconciliation.benchmarks.measure import Meter, Progress, heartbeat, peak_rss_mb
+from benchmarks import data, generators
+from benchmarks.measure import Meter, Progress, heartbeat, peak_rss_mb
 
 Result = dict[str, Any]
 State = dict[str, Any]
@@ -137,8 +137,6 @@ def measure_copy_floor(*, scenario: str, state: State, source_file_id: str) -> R
     and into the same with the source entry table's foreign keys added as well (deferred,
     so they are checked at commit, as the import's are).
     """
-    if connection.vendor != "postgresql":
-        return {}
     from reconciliation.models import SourceEntry
 
     table = SourceEntry._meta.db_table
@@ -251,7 +249,7 @@ def _timed_floor_copy(
 
 
 def prepare_match(*, scenario: str, rows: int, seed: int, skew: bool) -> State:
-    from reconciliation.matching.synthetic import generate
+    from benchmarks.synthetic import generate
 
     context = data.context_create(scenario=scenario, with_account=False)
     with heartbeat(f"{scenario}: generating {rows:,} synthetic bank rows"):

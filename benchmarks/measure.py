@@ -31,8 +31,6 @@ def peak_rss_mb() -> float:
 
 def _backend_cpu() -> float | None:
     """CPU seconds of this connection's PostgreSQL backend, if it runs on this machine."""
-    if connection.vendor != "postgresql":
-        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
@@ -101,7 +99,8 @@ class Meter:
             "cpu_s": round(self.cpu, 3),
             "db_cpu_s": None if self.db_cpu is None else round(self.db_cpu, 3),
             "load_1m": round(self._load, 2),
-            "database": connection.vendor,
+            "database": "postgresql",
+            "server_version": connection.pg_version,  # e.g. 180006 for 18.6
             **extra,
         }
 

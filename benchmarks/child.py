@@ -25,7 +25,7 @@ def init(db_name: str, settings_module: str) -> None:
 def call(function: str, kwargs: dict[str, Any]) -> Any:
     from django.db import connections
 
-    from reconciliation.benchmarks import scenarios
+    from benchmarks import scenarios
 
     try:
         return getattr(scenarios, function)(**kwargs)
