@@ -54,7 +54,7 @@ ROUTES = [
     Route("post", RUNS, "admin", lambda o: {"ledger_id": o["ledger"], "mode": "manual"}, 201),
     Route("get", RUNS + "/{run}", "viewer"),
     Route("patch", RUNS + "/{run}", "reviewer", lambda o: {"note": "renamed"}),
-    Route("post", RUNS + "/{run}/close", "reviewer", lambda o: {}),
+    Route("post", RUNS + "/{run}/close", "reviewer", lambda o: {"reason": "CSV, no balances"}),
     Route("delete", RUNS + "/{run}", "admin", ok=204),
     Route("get", RUN + "/sources", "viewer"),
     Route("post", RUN + "/sources/upload", "reviewer", lambda o: {"file": _csv()}, 201),

@@ -90,10 +90,26 @@ class DiscrepancyFilterSet(filters.FilterSet):
     status = _choices(DiscrepancyStatus)
     severity = _choices(DiscrepancySeverity)
     kind = _choices(DiscrepancyKind)
+    assignee = filters.CharFilter(
+        method="filter_assignee",
+        max_length=20,
+        help_text="(ext) `me` (the caller's) or a user id: the discrepancies assigned to them.",
+    )
 
     class Meta:
         model = Discrepancy
         fields = ["status", "severity", "kind"]
+
+    def filter_assignee(
+        self, queryset: QuerySet[Discrepancy], name: str, value: str
+    ) -> QuerySet[Discrepancy]:
+        from rest_framework.exceptions import ValidationError
+
+        if value == "me":
+            return queryset.filter(assigned_to_id=self.request.user.pk)
+        if not value.isdigit():
+            raise ValidationError({"assignee": ["Use `me` or a user id."]})
+        return queryset.filter(assigned_to_id=int(value))
 
 
 class RunGlFilterSet(filters.FilterSet):
