@@ -96,10 +96,9 @@ def run_report(*, run: Run, now: dt.datetime | None = None) -> dict[str, Any]:
     entry_count = book["n"]
     book_balance = opening + book["total"]
 
-    # GL entries up to T that no accepted match clears by T.
+    # GL entries of the book that no accepted match clears by T.
     candidates = (
-        scope.filter(booking_date__lte=period_end)
-        .annotate(cleared_on=_cleared_on())
+        in_book.annotate(cleared_on=_cleared_on())
         .filter(Q(cleared_on__isnull=True) | Q(cleared_on__gt=period_end))
         .order_by("booking_date", "pk")
     )
@@ -163,7 +162,7 @@ def run_report(*, run: Run, now: dt.datetime | None = None) -> dict[str, Any]:
             }
         )
 
-    matches = _match_lines(run, currency=currency, period_end=period_end)
+    matches = _match_lines(run, currency=currency, period_end=period_end, book_from=opening_date)
 
     if statement is None:
         warnings.append(
@@ -185,6 +184,7 @@ def run_report(*, run: Run, now: dt.datetime | None = None) -> dict[str, Any]:
             )
     rec = reconcile(
         period_end=period_end,
+        book_from=opening_date,
         bank_closing=bank_closing,
         book_balance=book_balance,
         bank_items=bank_items,
@@ -245,11 +245,15 @@ def _statement_json(statement: Any, currency: str) -> dict[str, Any]:
     }
 
 
-def _match_lines(run: Run, *, currency: str, period_end: dt.date) -> list[MatchLine]:
+def _match_lines(
+    run: Run, *, currency: str, period_end: dt.date, book_from: dt.date | None
+) -> list[MatchLine]:
     """Accepted matches of the run with a difference, or with GL entries outside the book
-    balance (dated after T, or not on the run's account/currency)."""
+    balance (dated after T or before the opening date, or not on the run's account)."""
     accepted = Match.objects.filter(run=run, status=MatchStatus.ACCEPTED, currency=currency)
     not_in_book = ~Q(ledger_entry__currency=currency) | Q(ledger_entry__booking_date__gt=period_end)
+    if book_from is not None:
+        not_in_book |= Q(ledger_entry__booking_date__lt=book_from)
     if run.account_id:
         # A GL entry on no account may be matched to an account's item (the manual match
         # allows it), but the account's book balance does not hold it.

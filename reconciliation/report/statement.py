@@ -10,16 +10,22 @@ end (`reconciliation.selectors.run_period_end`):
   `opening_balance_date`..T (every entry up to T when the account has no opening date).
   A run without an account uses the ledger's GL entries in the run's currency and O = 0.
 
+The book is read from its opening date on: `O` is taken to be the reconciled balance at
+the start of that day (the bank balance then, with what was outstanding at that moment
+entered as GL entries dated from that day on); GL entries before it are not looked at.
+
 Every movement up to T sits in exactly one of these places:
 
 - a bank item of the run in an **accepted match** (matched or partial): its GL side is in
-  `G`, except GL entries dated after T or outside the account (`matched_outside_book`);
-  what the two sides differ by is the match's **partial difference** `bank - GL`;
+  `G`, except GL entries dated after T, before the opening date, or not on the account
+  (`matched_outside_book`); what the two sides differ by is the match's **partial
+  difference** `bank - GL`;
 - a bank item in no accepted match: **bank-only** (fees, interest; a pending suggestion is
   not a decision, so its item is still bank-only and its GL entry still outstanding);
 - a bank item a person **closed** (with reason, note, who, when): in `B`, not in `G`;
-- a GL entry dated up to T that no accepted match clears by T (its bank side dated up to
-  T): **outstanding**, split into deposits in transit (> 0) and unpresented payments (< 0).
+- a GL entry of the book (opening date..T) that no accepted match clears by T (its bank
+  side dated up to T): **outstanding**, split into deposits in transit (> 0) and
+  unpresented payments (< 0). One cleared only by a later statement is outstanding here.
 
 So, with every sum signed (+ into the account):
 
@@ -31,10 +37,10 @@ and the statement reads, as every finance team writes it:
     adjusted book balance = G + bank_only + partial + closed + matched_outside_book
     difference            = adjusted bank - adjusted book      (balanced when 0)
 
-The identity holds when `O` is the bank balance at the opening date plus what was then
-outstanding, and earlier runs left nothing open (their fees booked, their differences
-adjusted): a non-zero difference is then exactly what is unexplained. tests/reconciliation/
-report/test_algebra.py checks it on random months.
+The identity holds when `O` is such a reconciled balance and earlier runs left nothing
+open (their fees booked, their differences adjusted): a non-zero difference is then
+exactly what is unexplained. tests/reconciliation/report/test_algebra.py checks it on
+random months; the demo month balances once a reviewer has decided every item.
 
 Money stays Decimal; the JSON form carries decimal strings in the currency's minor units,
 so a frozen report round-trips exactly and its sha256 (`report_digest`) can be recomputed
@@ -157,6 +163,7 @@ class Reconciliation:
 def reconcile(
     *,
     period_end: dt.date,
+    book_from: dt.date | None = None,
     bank_closing: Decimal | None,
     book_balance: Decimal,
     bank_items: Iterable[BankItem],
@@ -166,8 +173,8 @@ def reconcile(
     """Sort the run's movements into the statement's sections (see the module docstring).
 
     `bank_items`: the run's items in the report currency; `matches`: its accepted
-    matches; `gl_entries`: the book's GL entries dated up to T that may be outstanding
-    (those not cleared by T; cleared ones may be passed too and are left out).
+    matches; `gl_entries`: the book's GL entries (opening date `book_from`..T) that may be
+    outstanding (those not cleared by T; cleared ones may be passed too and are left out).
     """
     bank_only, closed = [], []
     for item in sorted(bank_items, key=lambda i: (i.booking_date, i.id)):
@@ -209,7 +216,7 @@ def reconcile(
             )
     deposits, payments = [], []
     for g in sorted(gl_entries, key=lambda g: (g.booking_date, g.id)):
-        if g.booking_date > period_end:
+        if g.booking_date > period_end or (book_from is not None and g.booking_date < book_from):
             continue
         if g.cleared_on is not None and g.cleared_on <= period_end:
             continue
