@@ -602,7 +602,8 @@ class ReportSerializer(serializers.Serializer[Any]):
     partial_differences = _ReportSection(help_text="accepted matches: bank - GL")
     closed_items = _ReportSection(help_text="items closed by a person")
     matched_outside_book = _ReportSection(
-        help_text="GL sides of accepted matches not in the book balance (after T, other account)"
+        help_text="GL sides of accepted matches not in the book balance (dated after T or "
+        "before the opening date, or on no/another account)"
     )
     adjusted_bank_balance = AmountField(allow_null=True)
     adjusted_book_balance = AmountField()
