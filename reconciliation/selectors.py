@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -41,6 +42,35 @@ def with_run_counts(queryset: QuerySet[Run]) -> QuerySet[Run]:
     )
     annotations["source_file_count"] = _count(SourceFile)
     return queryset.annotate(**annotations)
+
+
+ATTENTION_FAILED, ATTENTION_DECIDE, ATTENTION_WORKING, ATTENTION_NONE = 0, 1, 2, 3
+
+
+def with_attention(queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """`attention`: 0 failed, 1 something to decide (a suggestion, an open critical
+    discrepancy), 2 still working, 3 nothing to do. EXISTS probes on the (run, status)
+    indexes: cheap whatever a run holds, unlike the counts."""
+    from django.db.models import Case, Exists, When
+
+    from reconciliation.choices import DiscrepancySeverity, RunStatus
+
+    suggestion = Match.objects.filter(run_id=OuterRef("pk"), status=MatchStatus.SUGGESTED)
+    critical = Discrepancy.objects.filter(
+        run_id=OuterRef("pk"),
+        status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW],
+        severity=DiscrepancySeverity.CRITICAL,
+    )
+    return queryset.annotate(
+        attention=Case(
+            When(status=RunStatus.FAILED, then=Value(ATTENTION_FAILED)),
+            When(status=RunStatus.CLOSED, then=Value(ATTENTION_NONE)),
+            When(Exists(suggestion) | Exists(critical), then=Value(ATTENTION_DECIDE)),
+            When(status__in=[RunStatus.PENDING, RunStatus.RUNNING], then=Value(ATTENTION_WORKING)),
+            default=Value(ATTENTION_NONE),
+            output_field=IntegerField(),
+        )
+    )
 
 
 def run_list(*, user: UserLike) -> QuerySet[Run]:
@@ -389,13 +419,171 @@ def ledger_entry_candidates(
 
 
 def suggestion_queue(matches: QuerySet[Match], *, run_id: Any = None) -> QuerySet[Match]:
-    """Suggested matches, highest absolute value first (the reviewer's queue)."""
-    from django.db.models.functions import Abs
+    """Suggested matches, best score first, then by bank date (the reviewer's queue).
 
+    `matches` must carry the `bank_date` annotation (the first bank entry's date), as the
+    match admin's queryset does.
+    """
     qs = matches.filter(status=MatchStatus.SUGGESTED)
     if run_id:
         qs = qs.filter(run_id=run_id)
-    return qs.annotate(abs_total=Abs("source_total")).order_by("-abs_total", "pk")
+    return qs.order_by("-score", "bank_date", "pk")
+
+
+# --- the manual-match workbench -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateSearch:
+    """What the reviewer looks for: an amount range, a date range, words. Any may be open."""
+
+    amount_min: Any = None
+    amount_max: Any = None
+    date_from: Any = None
+    date_to: Any = None
+    text: str = ""
+    include_suggested: bool = True
+
+
+def _words_q(text: str, fields: Sequence[str]) -> Any:
+    from django.db.models import Q
+
+    query = Q()
+    for word in text.split()[:8]:
+        any_field = Q()
+        for name in fields:
+            any_field |= Q(**{f"{name}__icontains": word})
+        query &= any_field
+    return query
+
+
+BANK_TEXT_FIELDS = (
+    "description",
+    "counterparty_name",
+    "reference",
+    "end_to_end_id",
+    "creditor_reference",
+)
+
+
+def manual_match_bank_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[SourceEntry]:
+    """Items of the run a person can still match: not closed, not in an accepted match.
+
+    Items in a pending suggestion are listed after the free ones (matching them means
+    rejecting the suggestion first); the selected ones always stay on the list.
+    """
+    from django.db.models import Case, Exists, Q, When
+
+    from reconciliation.models import MatchSourceLink
+
+    accepted = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, BANK_TEXT_FIELDS)
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = (
+        SourceEntry.objects.filter(run=run)
+        .exclude(match_status=SourceEntryMatchStatus.CLOSED)
+        .exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "line", "pk")
+
+
+def manual_match_gl_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) a person can still match:
+    not in an accepted match; free ones first, then those in a pending suggestion."""
+    from django.db.models import Case, Exists, Q, When
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    accepted = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, ("description", "counterparty", "reference", "external_id"))
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    qs = (
+        qs.exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
+
+
+def _range(name: str, low: Any, high: Any) -> dict[str, Any]:
+    bounds = {}
+    if low is not None:
+        bounds[f"{name}__gte"] = low
+    if high is not None:
+        bounds[f"{name}__lte"] = high
+    return bounds
+
+
+def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs (of those given, i.e. the user's) where a GL entry can be matched: same ledger,
+    the entry's account or no account, not closed; newest first."""
+    from django.db.models import Q
+
+    from reconciliation.choices import RunStatus
+
+    qs = runs.filter(ledger_id=entry.ledger_id).exclude(status=RunStatus.CLOSED)
+    if entry.account_id:
+        qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
+    return qs.order_by("-created_at", "pk")
+
+
+def source_entry_labels(ids: set[str]) -> dict[str, str]:
+    """'item 2026-11-06 77.00 EUR Gamma Ltd' for each statement item id among `ids`."""
+    import uuid
+
+    from ledgers.money import format_amount
+
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = SourceEntry.objects.filter(pk__in=valid).values_list(
+        "pk", "booking_date", "amount", "currency", "counterparty_name"
+    )
+    return {
+        str(pk): " ".join(
+            part
+            for part in (f"item {day:%Y-%m-%d}", format_amount(amount, currency), currency, party)
+            if part
+        )
+        for pk, day, amount, currency, party in rows
+    }
 
 
 # --- month-end close (#14): the run's period, label and report inputs ----------------------

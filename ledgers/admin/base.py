@@ -272,6 +272,10 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def history_title(self, obj: Any) -> str:
         return f"History of {obj}"
 
+    def history_labels(self, ids: set[str]) -> dict[str, str]:
+        """Names for ids in audit values beyond GL entries (statement items, say)."""
+        return {}
+
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -288,7 +292,7 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
-            "events": event_rows(events[:HISTORY_LIMIT]),
+            "events": event_rows(events[:HISTORY_LIMIT], labels=self.history_labels),
             "limit": HISTORY_LIMIT,
             **(extra_context or {}),
         }

@@ -7,14 +7,15 @@ thousands grouped: never the database's `1176.680000`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from decimal import Decimal
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ledgers.models import AuditEvent
+from ledgers.models import AuditEvent, Ledger, LedgerEntry
 from ledgers.money import format_amount
 
 
@@ -57,25 +58,104 @@ def admin_url(obj: Any, view: str = "change") -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[obj.pk])
 
 
-def _change_text(before: Any, after: Any) -> str:
+# Audit values that are money: shown in the ledger's currency format, not "-8.260000".
+MONEY_KEYS = frozenset(
+    {
+        "amount",
+        "difference",
+        "total",
+        "source_total",
+        "ledger_total",
+        "amount_tolerance_abs",
+        "opening_balance",
+        "closing_balance",
+    }
+)
+Labeller = Callable[[set[str]], dict[str, str]]
+
+
+def gl_entry_labels(ids: set[str]) -> dict[str, str]:
+    """'GL INV-4711 (-1,200.00 EUR)' for each GL entry id among `ids` (one query)."""
+    rows = LedgerEntry.objects.filter(pk__in=_uuids(ids)).values_list(
+        "pk", "external_id", "amount", "currency"
+    )
+    return {
+        str(pk): f"GL {external_id} ({money(amount, currency)} {currency})"
+        for pk, external_id, amount, currency in rows
+    }
+
+
+def _uuids(values: set[str]) -> list[uuid.UUID]:
+    out = []
+    for value in values:
+        try:
+            out.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return out
+
+
+def _ids_in(value: Any, key: str, out: set[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _ids_in(v, k, out)
+    elif key.endswith("_ids") and isinstance(value, list):
+        out.update(str(v) for v in value)
+    elif key.endswith("_id") and value:
+        out.add(str(value))
+
+
+def _value_text(key: str, value: Any, currency: str, names: dict[str, str]) -> str:
+    if key in MONEY_KEYS and value not in (None, ""):
+        try:
+            return money(Decimal(str(value)), currency)
+        except (InvalidOperation, ValueError):
+            return str(value)
+    if key.endswith("_ids") and isinstance(value, list):
+        return ", ".join(names.get(str(v), str(v)[:8]) for v in value) or "—"
+    if key.endswith("_id") and value:
+        return names.get(str(value), str(value))
+    return "—" if value in (None, "") else str(value)
+
+
+def _change_text(before: Any, after: Any, currency: str, names: dict[str, str]) -> str:
+    def text(key: str, value: Any) -> str:
+        return _value_text(key, value, currency, names)
+
     if isinstance(before, dict) and isinstance(after, dict):
         keys = [k for k in after if before.get(k) != after.get(k)] or list(after)
-        return "; ".join(f"{k}: {before.get(k, '—')} → {after[k]}" for k in keys)
+        return "; ".join(f"{k}: {text(k, before.get(k))} → {text(k, after[k])}" for k in keys)
     if isinstance(after, dict):
-        return "; ".join(f"{k}: {v}" for k, v in after.items())
+        return "; ".join(f"{k}: {text(k, v)}" for k, v in after.items())
     if isinstance(before, dict):
-        return "was " + "; ".join(f"{k}: {v}" for k, v in before.items())
+        return "was " + "; ".join(f"{k}: {text(k, v)}" for k, v in before.items())
     return ""
 
 
-def event_rows(events: Iterable[AuditEvent]) -> list[dict[str, Any]]:
+def event_rows(
+    events: Iterable[AuditEvent], *, labels: Labeller | None = None
+) -> list[dict[str, Any]]:
+    """Audit events for a history table: money in the ledger's format, entries by label
+    (GL entries here; `labels` names other ids, e.g. statement items), never raw UUIDs."""
+    events = list(events)
+    ids: set[str] = set()
+    for event in events:
+        _ids_in(event.before, "", ids)
+        _ids_in(event.after, "", ids)
+    names = gl_entry_labels(ids) if ids else {}
+    if labels is not None and ids:
+        names |= labels(ids - set(names))
+    ledger_ids = {event.ledger_id for event in events if event.ledger_id}
+    currencies = dict(Ledger.objects.filter(pk__in=ledger_ids).values_list("pk", "currency"))
     return [
         {
             "when": event.created_at,
             "who": event.actor.get_username() if event.actor else "system",
             "action": event.action,
             "subject": event.subject_type,
-            "change": _change_text(event.before, event.after),
+            "change": _change_text(
+                event.before, event.after, currencies.get(event.ledger_id, ""), names
+            ),
             "note": event.note,
         }
         for event in events

@@ -9,6 +9,7 @@ modules registers their admins; nothing is re-exported.
 from reconciliation.admin import (  # noqa: F401  (registers the admins)
     discrepancies,
     files,
+    gl,
     items,
     matches,
     runs,

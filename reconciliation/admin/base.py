@@ -18,9 +18,13 @@ from django.views.decorators.http import require_POST
 
 from ledgers.admin.base import TenantAdmin
 from reconciliation.models import Run
+from reconciliation.selectors import source_entry_labels
 
 
 class ReconciliationAdmin(TenantAdmin):
+    def history_labels(self, ids: set[str]) -> dict[str, str]:
+        return source_entry_labels(ids)
+
     def run_of(self, obj: Any) -> Run:
         return obj.run  # type: ignore[no-any-return]
 

@@ -20,22 +20,46 @@ from reconciliation.choices import DiscrepancyStatus
 from reconciliation.models import Discrepancy
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """The status filter says what it filters: 'open or in review' is one choice (the run
+    page links to it), not a hidden `status__in` the sidebar showed as 'All'."""
+
+    title = "status"
+    parameter_name = "status"
+    UNRESOLVED = "unresolved"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(self.UNRESOLVED, "Open or in review"), *DiscrepancyStatus.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> Any:
+        value = self.value()
+        if value == self.UNRESOLVED:
+            return queryset.filter(status__in=UNRESOLVED_STATUSES)
+        if value in DiscrepancyStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+UNRESOLVED_STATUSES = [DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
+
+
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(ReconciliationAdmin):
     organization_path = "run__ledger__organization"
     roles = {"view": VIEWER, "change": REVIEWER, "resolve": REVIEWER}
     list_display = [
-        "created_at",
-        "kind",
+        "label_column",
         "severity_column",
         "status_column",
         "amount_column",
         "message",
         "item_column",
         "run",
+        "created_at",
     ]
+    list_display_links = ["label_column"]
     list_filter = [
-        "status",
+        StatusFilter,
         "severity",
         "kind",
         "is_current",
@@ -125,6 +149,22 @@ class DiscrepancyAdmin(ReconciliationAdmin):
     @admin.action(description="Reopen selected discrepancies", permissions=["resolve"])
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> None:
         self._set_status(request, queryset, DiscrepancyStatus.OPEN)
+
+    @admin.display(description="discrepancy", ordering="kind")
+    def label_column(self, obj: Discrepancy) -> str:
+        """'Missing in ledger · 2026-11-06 · 77.00 EUR · Gamma Ltd': each row says which
+        entry it is about (the created-at timestamp was the same on every row)."""
+        parts = [obj.get_kind_display()]
+        entry = obj.source_entry if obj.source_entry_id else None
+        gl = obj.ledger_entry if obj.ledger_entry_id else None
+        if entry is not None:
+            parts += [f"{entry.booking_date:%Y-%m-%d}", entry.counterparty_name]
+        elif gl is not None:
+            parts += [f"{gl.booking_date:%Y-%m-%d}", gl.external_id, gl.counterparty]
+        if obj.amount is not None:
+            currency = obj.currency or obj.run.ledger.currency
+            parts.append(f"{money(obj.amount, currency)} {currency}")
+        return " · ".join(p for p in parts if p)
 
     @admin.display(description="severity", ordering="severity")
     def severity_column(self, obj: Discrepancy) -> str:

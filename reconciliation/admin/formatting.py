@@ -12,10 +12,12 @@ from ledgers.admin.formatting import money
 from reconciliation.models import Match, Run, SourceEntry, Statement
 
 
-def run_title(run: Run) -> str:
+def run_title(run: Run, *, with_status: bool = True) -> str:
     parts = [f"Run {run.created_at:%Y-%m-%d}"]
     parts.append(run.account.name if run.account_id else run.ledger.name)
-    parts += [run.get_mode_display().lower(), run.get_status_display().lower()]
+    parts.append(run.get_mode_display().lower())
+    if with_status:
+        parts.append(run.get_status_display().lower())
     if run.note:
         parts.append(run.note)
     return " · ".join(parts)

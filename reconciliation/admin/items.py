@@ -20,6 +20,7 @@ from ledgers.exceptions import DomainError
 from reconciliation.admin.base import ReconciliationAdmin
 from reconciliation.admin.formatting import detail_line
 from reconciliation.admin.forms import CloseItemsForm
+from reconciliation.admin.manual import manual_match_url
 from reconciliation.choices import CloseReason, SourceEntryMatchStatus
 from reconciliation.models import MatchSourceLink, SourceEntry
 from reconciliation.selectors import (
@@ -31,6 +32,7 @@ from reconciliation.selectors import (
 )
 
 CLOSE_PAGE_LIMIT = 500
+MATCH_SELECTION_LIMIT = 50
 
 
 @admin.register(SourceEntry)
@@ -38,7 +40,7 @@ class SourceEntryAdmin(ReconciliationAdmin):
     organization_path = "ledger__organization"
     # Imported facts: never added, edited or deleted here; closing and reopening are
     # decisions with a reason, made through the services.
-    roles = {"view": VIEWER, "close": REVIEWER}
+    roles = {"view": VIEWER, "close": REVIEWER, "match": REVIEWER}
     change_form_template = "admin/reconciliation/sourceentry/change_form.html"
     list_display = [
         "booking_date",
@@ -73,7 +75,7 @@ class SourceEntryAdmin(ReconciliationAdmin):
     ordering = ["booking_date", "line", "id"]
     show_full_result_count = False
     list_per_page = 100
-    actions = ["close_selected", "reopen_selected"]
+    actions = ["match_selected", "close_selected", "reopen_selected"]
     fieldsets = [
         (
             None,
@@ -151,6 +153,28 @@ class SourceEntryAdmin(ReconciliationAdmin):
     def history_events(self, obj: SourceEntry) -> QuerySet[Any]:
         # The item's decisions live on the matches it was part of, too.
         return audit_events_of(subject_ids=[obj.pk, *source_entry_match_ids(entry=obj)])
+
+    @admin.action(description="Match selected items with GL…", permissions=["match"])
+    def match_selected(
+        self, request: HttpRequest, queryset: QuerySet[SourceEntry]
+    ) -> HttpResponse | None:
+        """The workbench with the selected items ticked (they must be of one run)."""
+        entries = list(queryset.select_related("run")[: MATCH_SELECTION_LIMIT + 1])
+        runs = {e.run_id for e in entries}
+        if len(runs) != 1:
+            self.message_user(
+                request, "Select items of one run to match them together.", messages.ERROR
+            )
+            return None
+        if len(entries) > MATCH_SELECTION_LIMIT:
+            self.message_user(
+                request, f"Select at most {MATCH_SELECTION_LIMIT} items.", messages.ERROR
+            )
+            return None
+        back = request.get_full_path()
+        return HttpResponseRedirect(
+            manual_match_url(entries[0].run, items=[e.pk for e in entries], next_url=back)
+        )
 
     @admin.action(description="Close selected items with a reason…", permissions=["close"])
     def close_selected(
@@ -337,6 +361,10 @@ class SourceEntryAdmin(ReconciliationAdmin):
             extra["can_reopen_item"] = (
                 allowed and entry.match_status == SourceEntryMatchStatus.CLOSED
             )
+            if extra["can_close_item"] and self.role_allows(request, "match", entry):
+                extra["manual_match_url"] = manual_match_url(
+                    entry.run, items=[entry.pk], next_url=admin_url(entry)
+                )
             extra["subtitle"] = " · ".join(
                 part
                 for part in (

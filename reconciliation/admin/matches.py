@@ -23,7 +23,7 @@ from reconciliation.admin import review
 from reconciliation.admin.base import ReconciliationAdmin
 from reconciliation.admin.formatting import explanation_rows
 from reconciliation.choices import MatchStatus, RunStatus
-from reconciliation.models import Match, MatchSourceLink
+from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink
 from reconciliation.selectors import match_ledger_entries, match_source_entries
 
 CONFIRM_LIMIT = 200
@@ -51,6 +51,30 @@ def _first_source(field: str) -> Subquery:
     return Subquery(links.values(f"source_entry__{field}")[:1])
 
 
+def _first_ledger(field: str) -> Subquery:
+    links = MatchLedgerLink.objects.filter(match_id=OuterRef("pk")).order_by(
+        "ledger_entry__booking_date", "ledger_entry__external_id"
+    )
+    return Subquery(links.values(f"ledger_entry__{field}")[:1])
+
+
+def _link_count(model: Any) -> Subquery:
+    return Subquery(
+        model.objects.filter(match_id=OuterRef("pk"))
+        .order_by()
+        .values("match_id")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+
+
+def side_text(parts: tuple[Any, ...], count: int | None) -> str:
+    """'ACME GmbH · Invoice 4711 (+2 more)': one side of a match in a list row."""
+    text = " · ".join(str(p) for p in parts if p)
+    more = (count or 1) - 1
+    return f"{text} (+{more} more)" if more > 0 else text
+
+
 @admin.register(Match)
 class MatchAdmin(ReconciliationAdmin):
     organization_path = "run__ledger__organization"
@@ -59,10 +83,12 @@ class MatchAdmin(ReconciliationAdmin):
     list_display = [
         "bank_date_column",
         "bank_column",
+        "ledger_column",
         "amount_column",
         "difference_column",
         "status_column",
         "score",
+        "ambiguous_column",
         "shape",
         "kind",
         "decided_by",
@@ -122,13 +148,11 @@ class MatchAdmin(ReconciliationAdmin):
                 bank_date=_first_source("booking_date"),
                 bank_party=_first_source("counterparty_name"),
                 bank_text=_first_source("description"),
-                bank_count=Subquery(
-                    MatchSourceLink.objects.filter(match_id=OuterRef("pk"))
-                    .order_by()
-                    .values("match_id")
-                    .annotate(n=Count("pk"))
-                    .values("n")[:1]
-                ),
+                bank_count=_link_count(MatchSourceLink),
+                gl_external_id=_first_ledger("external_id"),
+                gl_party=_first_ledger("counterparty"),
+                gl_text=_first_ledger("description"),
+                gl_count=_link_count(MatchLedgerLink),
             )
         )
 
@@ -211,8 +235,11 @@ class MatchAdmin(ReconciliationAdmin):
             items.append(
                 {
                     "match": match,
-                    "bank": " · ".join(
-                        str(x) for x in (match.bank_date, match.bank_party, match.bank_text) if x
+                    "bank": side_text(
+                        (match.bank_date, match.bank_party, match.bank_text), match.bank_count
+                    ),
+                    "ledger": side_text(
+                        (match.gl_external_id, match.gl_party, match.gl_text), match.gl_count
                     ),
                     "amount": money(match.source_total, match.currency),
                     "difference": signed_money(match.difference, match.currency),
@@ -252,11 +279,18 @@ class MatchAdmin(ReconciliationAdmin):
         return status_badge(obj.status, obj.get_status_display())
 
     @admin.display(description="bank entry")
-    def bank_column(self, obj: Match) -> str:
-        parts = [str(p) for p in (obj.bank_party, obj.bank_text) if p]  # type: ignore[attr-defined]
-        more = (obj.bank_count or 1) - 1  # type: ignore[attr-defined]
-        text = " · ".join(parts)
-        return f"{text} (+{more} more)" if more > 0 else text
+    def bank_column(self, obj: Any) -> str:
+        return side_text((obj.bank_party, obj.bank_text), obj.bank_count)
+
+    @admin.display(description="GL entry")
+    def ledger_column(self, obj: Any) -> str:
+        if not obj.gl_count:
+            return "— (reversal pair)" if obj.shape == "reversal" else "—"
+        return side_text((obj.gl_external_id, obj.gl_party, obj.gl_text), obj.gl_count)
+
+    @admin.display(description="ambiguous", boolean=True, ordering="is_ambiguous")
+    def ambiguous_column(self, obj: Match) -> bool:
+        return obj.is_ambiguous
 
     @admin.display(description="amount", ordering="source_total")
     def amount_column(self, obj: Match) -> str:

@@ -45,6 +45,7 @@ from reconciliation.selectors import (
     ledger_entry_candidates,
     match_ledger_entries,
     match_source_entries,
+    source_entry_labels,
     suggestion_queue,
 )
 
@@ -65,8 +66,13 @@ def review_queue(
 
 
 def _after(queue: QuerySet[Match], match: Match) -> QuerySet[Match]:
-    key = abs(match.source_total)
-    return queue.filter(Q(abs_total__lt=key) | Q(abs_total=key, pk__gt=match.pk))
+    """The suggestions after `match` in queue order (score desc, bank date, id)."""
+    score, day = match.score, match.bank_date  # type: ignore[attr-defined]
+    return queue.filter(
+        Q(score__lt=score)
+        | Q(score=score, bank_date__gt=day)
+        | Q(score=score, bank_date=day, pk__gt=match.pk)
+    )
 
 
 def next_in_queue(queue: QuerySet[Match], match: Match) -> Match | None:
@@ -75,8 +81,7 @@ def next_in_queue(queue: QuerySet[Match], match: Match) -> Match | None:
 
 
 def _position(queue: QuerySet[Match], match: Match) -> int:
-    key = abs(match.source_total)
-    return queue.filter(Q(abs_total__gt=key) | Q(abs_total=key, pk__lt=match.pk)).count() + 1
+    return queue.count() - _after(queue, match).count()
 
 
 def review_url(match: Match | None, run_id: str | None) -> str:
@@ -488,7 +493,9 @@ def review_context(
         "why": why_sentence(explanation),
         "candidates": other_candidates(match, bank, settings),
         "discrepancies": list(match.discrepancies.order_by("created_at")),
-        "events": event_rows(audit_events_of(subject_ids=[match.pk])[:10]),
+        "events": event_rows(
+            audit_events_of(subject_ids=[match.pk])[:10], labels=source_entry_labels
+        ),
         "can_decide": can_decide,
         "can_accept": can_decide and is_suggested,
         "can_reject": can_decide and match.status != MatchStatus.REJECTED,

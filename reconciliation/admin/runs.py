@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -21,6 +22,7 @@ from django.utils.html import format_html
 from ledgers.admin.base import ADMIN, REVIEWER, VIEWER, report
 from ledgers.admin.formatting import admin_url, event_rows, status_badge
 from ledgers.exceptions import DomainError
+from reconciliation.admin import manual
 from reconciliation.admin.base import ReconciliationAdmin
 from reconciliation.admin.formatting import run_title, statement_line
 from reconciliation.admin.forms import CloseRunForm, StatementUploadForm
@@ -32,11 +34,14 @@ from reconciliation.choices import (
 )
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry
 from reconciliation.selectors import (
+    ATTENTION_NONE,
     audit_events_of,
+    run_counts_attach,
     run_files,
     run_open_discrepancy_count,
     run_statements,
-    with_run_counts,
+    source_entry_labels,
+    with_attention,
 )
 
 
@@ -51,6 +56,32 @@ class RunAddForm(forms.ModelForm):  # type: ignore[type-arg]
         if ledger and account and account.ledger_id != ledger.pk:
             self.add_error("account", "This account belongs to another ledger.")
         return data
+
+
+class AttentionFirstChangeList(ChangeList):
+    """Unless the reviewer sorts by a column: failed runs first, then runs with something
+    to decide, then those still working, then the rest; newest first within each."""
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[Any]:
+        ordering = super().get_ordering(request, queryset)
+        if ORDER_VAR in self.params:
+            return ordering  # type: ignore[no-any-return]
+        return ["attention", *ordering]
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Failed, or something to decide"), ("no", "Nothing to do")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> QuerySet[Run]:
+        if self.value() == "yes":
+            return queryset.filter(attention__lt=ATTENTION_NONE)
+        if self.value() == "no":
+            return queryset.filter(attention=ATTENTION_NONE)
+        return queryset
 
 
 def changelist(model: type, **params: Any) -> str:
@@ -70,13 +101,11 @@ class RunAdmin(ReconciliationAdmin):
         "auto_match": REVIEWER,
         "close": REVIEWER,
         "review": REVIEWER,
+        "manual_match": REVIEWER,
     }
     change_form_template = "admin/reconciliation/run/change_form.html"
     list_display = [
         "run_label",
-        "ledger",
-        "account",
-        "mode",
         "status_column",
         "items_column",
         "suggested_column",
@@ -84,7 +113,14 @@ class RunAdmin(ReconciliationAdmin):
         "created_at",
     ]
     list_display_links = ["run_label"]
-    list_filter = ["status", "mode", ("ledger", RelatedOnlyFieldListFilter), "created_at"]
+    list_filter = [
+        AttentionFilter,
+        "status",
+        "mode",
+        ("ledger", RelatedOnlyFieldListFilter),
+        ("account", RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
     list_select_related = ["ledger", "account", "created_by"]
     search_fields = ["note", "ledger__name", "account__name"]
     readonly_fields = [
@@ -106,9 +142,27 @@ class RunAdmin(ReconciliationAdmin):
         return obj
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
-        return with_run_counts(
-            super().get_queryset(request).select_related(*self.list_select_related)
-        )
+        return with_attention(super().get_queryset(request))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return AttentionFirstChangeList
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        run = super().get_object(request, object_id, from_field)
+        if run is not None:
+            run_counts_attach([run])
+        return run
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            # Counts for the page's runs only, cached per run version (a million-entry run
+            # is counted once after each change, not on every list view).
+            run_counts_attach(list(changelist.result_list))
+        return response
 
     def get_form(self, request: HttpRequest, obj: Run | None = None, **kwargs: Any) -> Any:
         if obj is None:
@@ -144,6 +198,7 @@ class RunAdmin(ReconciliationAdmin):
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
         """A summary instead of walking the cascade (a run can hold a million items)."""
         runs = list(objs)
+        run_counts_attach(runs)
         lines = []
         totals = {"runs": len(runs), "source files": 0, "items": 0, "matches": 0}
         for run in runs:
@@ -168,7 +223,7 @@ class RunAdmin(ReconciliationAdmin):
     # Columns.
     @admin.display(description="run", ordering="created_at")
     def run_label(self, obj: Run) -> str:
-        return f"{obj.created_at:%Y-%m-%d} {obj.note}".strip()
+        return run_title(obj, with_status=False)
 
     @admin.display(description="status", ordering="status")
     def status_column(self, obj: Run) -> str:
@@ -182,21 +237,25 @@ class RunAdmin(ReconciliationAdmin):
         ]
         return " · ".join(f"{n} {label}" for n, label in parts if n) or "—"
 
-    @admin.display(description="suggested")
+    @admin.display(description="to review")
     def suggested_column(self, obj: Run) -> str:
         n = getattr(obj, "matches_suggested", 0)
         if not n:
-            return "0"
+            return "—"
         url = reverse("admin:reconciliation_match_review") + f"?run={obj.pk}"
-        return format_html('<a href="{}">{} to review</a>', url, n)
+        return format_html('<a href="{}">{} suggestion{}</a>', url, n, "s" if n != 1 else "")
 
     @admin.display(description="open discrepancies")
-    def discrepancies_column(self, obj: Run) -> int:
-        return getattr(obj, "open_discrepancies", 0)
+    def discrepancies_column(self, obj: Run) -> str:
+        n = getattr(obj, "open_discrepancies", 0)
+        if not n:
+            return "—"
+        url = changelist(Discrepancy, run__id__exact=obj.pk, status="unresolved")
+        return format_html('<a href="{}">{}</a>', url, n)
 
     # The run page.
     def summary(self, request: HttpRequest, run: Run) -> dict[str, Any]:
-        """Everything the run page shows above the form. `run` carries `with_run_counts`."""
+        """Everything the run page shows above the form (`run` carries its counts)."""
         item_counts = [
             {
                 "status": status,
@@ -227,7 +286,7 @@ class RunAdmin(ReconciliationAdmin):
                 run=run, severity=DiscrepancySeverity.CRITICAL
             ),
             "discrepancies_url": changelist(
-                Discrepancy, run__id__exact=run.pk, status__in="open,in_review"
+                Discrepancy, run__id__exact=run.pk, status="unresolved"
             ),
             "suggested": getattr(run, "matches_suggested", 0),
             "review_url": reverse("admin:reconciliation_match_review") + f"?run={run.pk}",
@@ -236,7 +295,7 @@ class RunAdmin(ReconciliationAdmin):
             "can_upload": self.allows(request, "upload", run),
             "can_review": self.allows(request, "review", run),
             "upload_form": StatementUploadForm(),
-            "events": event_rows(audit_events_of(run_id=run.pk)[:8]),
+            "events": event_rows(audit_events_of(run_id=run.pk)[:8], labels=source_entry_labels),
             "history_url": reverse("admin:reconciliation_run_history", args=[run.pk]),
         }
 
@@ -270,6 +329,16 @@ class RunAdmin(ReconciliationAdmin):
                 "<path:object_id>/close/",
                 self.view_url(run_close_view),
                 name="reconciliation_run_close",
+            ),
+            path(
+                "<path:object_id>/match/",
+                self.view_url(manual.manual_match_view),
+                name="reconciliation_run_manual_match",
+            ),
+            path(
+                "match-from-gl/<uuid:gl_id>/",
+                self.view_url(manual.match_from_gl_view),
+                name="reconciliation_run_match_from_gl",
             ),
             *super().get_urls(),
         ]
