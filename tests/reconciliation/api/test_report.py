@@ -334,6 +334,11 @@ def test_a_csv_statement_without_balances_cannot_balance(api_client_for, world):
     assert report["period_end"] == "2026-11-06"  # the CSV's last booking date
     assert [w["code"] for w in report["warnings"]] == ["no_closing_balance"]
     assert report["balanced"] is False
+    # No account: the ledger's EUR GL entries up to 2026-11-06 from an opening of 0
+    # (GL-1 100.00 and GL-2 100.00; GL-3 is dated 2026-11-25).
+    assert (report["account"], report["currency"]) == (None, "EUR")
+    assert report["book"]["opening_balance"] == "0.00"
+    assert (report["book"]["balance"], report["book"]["entry_count"]) == ("200.00", 2)
 
 
 def test_csv_text_that_looks_like_a_formula_is_escaped(api_client_for, alice_run, alice):
