@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := $(UV) run --frozen python
 PYTEST_ARGS ?=
 
-.PHONY: help install run worker beat test lint format bench bench-quick loadtest schema
+.PHONY: help install run worker beat test lint format bench bench-quick loadtest schema fuzz
 
 # `make loadtest DURATION=600` is the full 10-minute run of issue #8.
 DURATION ?= 60
@@ -17,6 +17,7 @@ help:
 	@echo "make test   - the test suite (PostgreSQL when reachable, else SQLite)"
 	@echo "make worker - a Celery worker (needs REDIS_URL)"
 	@echo "make lint   - ruff check + format check"
+	@echo "make fuzz   - schemathesis over every API operation, FUZZ_EXAMPLES (100) per operation"
 	@echo "make bench  - the benchmark scenarios, written to var/bench.json"
 	@echo "make bench-quick - the same scenarios at 10,000 rows (about a minute)"
 	@echo "make loadtest - 60 s locust load test against gunicorn + PostgreSQL on loopback"
@@ -48,6 +49,14 @@ lint: install
 format: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
+
+# The suite runs the fuzzer briefly and deterministically; this is the long, randomly seeded
+# pass (FUZZ_SEED=<n> replays one). Same test database rules as `make test`.
+FUZZ_EXAMPLES ?= 100
+FUZZ_SEED ?= random
+fuzz: install
+	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) bash scripts/test.sh -q -p no:randomly \
+		$$( [ "$(FUZZ_SEED)" = random ] || echo --hypothesis-seed=$(FUZZ_SEED) ) tests/test_fuzz_schema.py
 
 schema: install
 	$(PYTHON) manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml

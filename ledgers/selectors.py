@@ -131,3 +131,10 @@ def audit_event_list(*, user: UserLike) -> QuerySet[AuditEvent]:
 
 def ledger_entries_visible_q(user: UserLike) -> Q:
     return Q(ledger__organization_id__in=organization_ids(user))
+
+
+def user_id_for(*, username: str) -> Any:
+    """The id of the user with this username, or None (failed-login logs name real users)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()

@@ -12,12 +12,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
 
 from ledgers.choices import MembershipRole
 from ledgers.exceptions import Conflict, Forbidden, Invalid
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry, Membership, Organization
-from ledgers.money import format_amount, is_known_currency
+from ledgers.money import format_amount, has_excess_precision, is_known_currency, minor_units
+from ledgers.tokens import api_token_issue
 
 User = get_user_model()
 
@@ -96,16 +96,12 @@ def membership_set(*, user: AbstractBaseUser, organization: Organization, role: 
     return membership
 
 
-def token_for(*, user: AbstractBaseUser) -> str:
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
-
-
 @transaction.atomic
 def user_setup(
     *, username: str, organization_name: str, role: str, password: str | None, staff: bool
 ) -> tuple[AbstractBaseUser, Organization, str]:
-    """Create or update a user, its organization and role; return the user's API token."""
+    """Create or update a user, its organization and role; return a new API token for it
+    (`mint_token`, the demo and the tests' cast log in with it)."""
     if role not in MembershipRole.values:
         raise Invalid(f"Unknown role {role!r}.", attr="role")
     organization, _ = Organization.objects.get_or_create(name=organization_name)
@@ -117,7 +113,7 @@ def user_setup(
     user.is_staff = staff or user.is_staff
     user.save()
     membership_set(user=user, organization=organization, role=role)
-    return user, organization, token_for(user=user)
+    return user, organization, api_token_issue(user=user)
 
 
 @transaction.atomic
@@ -264,6 +260,12 @@ def _ledger_entries_create(
             )
         seen[item.external_id] = index
         validate_currency(item.currency, attr=f"{index}.currency")
+        if has_excess_precision(Decimal(str(item.amount)), item.currency):
+            raise Invalid(
+                f"{item.currency} amounts have at most {minor_units(item.currency)} decimals.",
+                code="excess_precision",
+                attr=f"{index}.amount",
+            )
     account_ids = {item.account_id for item in items if item.account_id is not None}
     accounts = {
         account.pk: account for account in Account.objects.filter(ledger=ledger, pk__in=account_ids)

@@ -17,5 +17,3 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # Eager by default; the worker tests switch the app to the real Redis broker themselves.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = os.environ.get("TEST_REDIS_URL", "memory://")
-REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth_token": "1000/min"}

@@ -5,7 +5,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ledgers.api.fields import AmountField, StrictFieldsMixin
+from ledgers.api.fields import (
+    AmountField,
+    JSONTextField,
+    NonNegativeAmountField,
+    PercentField,
+    StrictFieldsMixin,
+)
 from reconciliation.choices import (
     CloseReason,
     DiscrepancyStatus,
@@ -20,16 +26,9 @@ from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFi
 
 class RunMatchSettingsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     date_window_days = serializers.IntegerField(min_value=0, max_value=60, required=False)
-    amount_tolerance_abs = AmountField(required=False)
-    amount_tolerance_pct = serializers.DecimalField(
-        max_digits=7, decimal_places=4, min_value=0, max_value=100, required=False
-    )
+    amount_tolerance_abs = NonNegativeAmountField(required=False)
+    amount_tolerance_pct = PercentField(required=False)
     auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
-
-    def validate_amount_tolerance_abs(self, value: Any) -> Any:
-        if value < 0:
-            raise serializers.ValidationError("Must not be negative.")
-        return value
 
 
 class RunCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
@@ -106,17 +105,21 @@ class RunSerializer(serializers.ModelSerializer[Run]):
         help_text="(ext) The run named by account (else ledger) and statement period, e.g. "
         '"Operating EUR · Mar 2024"; before any statement "<name> · created <date>".'
     )
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, read_only=True, allow_null=True
+    )
     closed_by = serializers.CharField(
         source="closed_by.username",
         default=None,
         read_only=True,
+        allow_null=True,
         help_text="(ext) Who closed the run: the preparer of the sign-off.",
     )
     approved_by = serializers.CharField(
         source="approved_by.username",
         default=None,
         read_only=True,
+        allow_null=True,
         help_text="(ext) Who approved the closed run (a second person); null until then.",
     )
     approved_at = serializers.DateTimeField(
@@ -180,12 +183,33 @@ class StatementSerializer(serializers.Serializer[Any]):
     entry_sum = AmountField()
 
 
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """An enum column that stores "" for "not set": rendered as null, so the value is
+    always in the enum or null, as the schema says."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
+
+
+class SourceFileFormatField(BlankAsNullChoiceField):
+    """`csv`/`camt.053`, or null for a file that failed before its format was known."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=SourceFileFormat.choices, **kwargs)
+
+
 class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
     run_id = serializers.UUIDField(read_only=True)
+    format = SourceFileFormatField(read_only=True)
     imported = serializers.IntegerField(source="imported_count", read_only=True)
     skipped = serializers.IntegerField(source="skipped_count", read_only=True)
     statements = StatementSerializer(many=True, read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = SourceFile
@@ -210,11 +234,11 @@ class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
         read_only_fields = fields
 
 
-class SourceUploadInputSerializer(serializers.Serializer[Any]):
+class SourceUploadInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     file = serializers.FileField(allow_empty_file=True)
     idempotency_key = serializers.CharField(max_length=255, required=False)
     format = serializers.ChoiceField(choices=SourceFileFormat.choices, required=False)
-    mapping = serializers.JSONField(required=False)
+    mapping = JSONTextField(required=False)
     allow_duplicate = serializers.BooleanField(required=False, default=False)
 
 
@@ -223,7 +247,7 @@ class SourceUploadResultSerializer(serializers.Serializer[Any]):
     imported = serializers.IntegerField()
     skipped_duplicates = serializers.IntegerField()
     skipped = serializers.IntegerField()
-    format = serializers.CharField()
+    format = serializers.ChoiceField(choices=SourceFileFormat.choices)
     warnings = serializers.ListField(child=serializers.DictField())
     run_status = serializers.CharField()
 
@@ -236,7 +260,10 @@ class SourceEntrySerializer(serializers.ModelSerializer[SourceEntry]):
     source_file_id = serializers.UUIDField(read_only=True)
     ledger_id = serializers.UUIDField(read_only=True)
     amount = AmountField(read_only=True)
-    closed_by = serializers.CharField(source="closed_by.username", default=None, read_only=True)
+    closed_by = serializers.CharField(
+        source="closed_by.username", default=None, read_only=True, allow_null=True
+    )
+    close_reason = BlankAsNullChoiceField(choices=CloseReason.choices, read_only=True)
 
     class Meta:
         model = SourceEntry

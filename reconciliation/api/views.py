@@ -13,6 +13,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -232,6 +233,7 @@ class RunChildViewSet(TenantViewSet):
 
 class RunSourceFileViewSet(mixins.ListModelMixin, RunChildViewSet):
     serializer_class = SourceFileSerializer
+    parser_classes = [MultiPartParser]
     pagination_class = LimitOffsetPagination
     action_roles = {"upload": MembershipRole.REVIEWER, "destroy": MembershipRole.ADMIN}
     ordering_fields = ["created_at", "filename", "status"]

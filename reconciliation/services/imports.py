@@ -35,6 +35,7 @@ from django.utils import timezone
 from psycopg import postgres, pq
 from psycopg.adapt import Dumper
 
+from ledgers import safejson
 from ledgers.exceptions import Conflict, Invalid, TooLarge, Unprocessable, UnsupportedFormat
 from ledgers.ids import new_id, raw_id_stream
 from reconciliation.choices import (
@@ -79,15 +80,28 @@ def file_sha256(stream: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def csv_mapping_from(data: Any) -> CsvMapping:
     """A CsvMapping from client JSON; unknown keys or wrong types are a 400 naming them."""
     if isinstance(data, str):
         try:
-            data = json.loads(data)
+            data = safejson.loads(data)
         except ValueError:
             raise Invalid(
                 "mapping is not valid JSON.", code="mapping_invalid", attr="mapping"
             ) from None
+    # Column names end up in the account's saved mapping (jsonb), which cannot hold NUL.
+    if _has_nul(data):
+        raise Invalid("mapping contains a NUL character.", code="mapping_invalid", attr="mapping")
     if not isinstance(data, dict):
         raise Invalid("mapping must be a JSON object.", code="mapping_invalid", attr="mapping")
     known = {f.name: f for f in fields(CsvMapping)}

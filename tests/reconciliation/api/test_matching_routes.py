@@ -163,7 +163,8 @@ def test_matches_list_with_both_sides_inline_and_filters(api_client_for, world):
     assert match["source_entries"][0]["amount"] == "97.50"
     assert match["ledger_entries"][0]["external_id"] == "GL-2"
     assert match["explanation"][0].keys() >= {"criterion", "points", "detail"}
-    assert client.get(url, {"score_min": 101}).json()["count"] == 0
+    assert client.get(url, {"score_min": 100}).json()["count"] == 0
+    assert client.get(url, {"score_min": 101}).status_code == 400  # scores are 0..100
     assert client.get(url, {"kind": "manual"}).json()["count"] == 0
 
 
