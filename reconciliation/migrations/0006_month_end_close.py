@@ -16,7 +16,7 @@ def manual_matches_score_100(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledgers', '0003_account_opening_balance'),
+        ('ledgers', '0004_account_opening_balance'),
         ('reconciliation', '0005_run_counts_version'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledgers', '0002_fewer_redundant_indexes'),
+        ('ledgers', '0003_api_tokens_and_login_throttle'),
     ]
 
     operations = [
