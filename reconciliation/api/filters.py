@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters as filters
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from ledgers.api.filters import (
     AmountFilter,
@@ -95,6 +97,10 @@ class MatchFilterSet(StrictFilterSet):
         fields = ["status", "kind", "shape", "is_ambiguous"]
 
 
+# `me` or a user id; at most 9 digits, so an id never overflows the integer column.
+ASSIGNEE_PATTERN = r"^(me|[1-9][0-9]{0,8})$"
+
+
 class DiscrepancyFilterSet(StrictFilterSet):
     status = _choices(DiscrepancyStatus)
     severity = _choices(DiscrepancySeverity)
@@ -109,6 +115,7 @@ class DiscrepancyFilterSet(StrictFilterSet):
         model = Discrepancy
         fields = ["status", "severity", "kind"]
 
+    @extend_schema_field({"type": "string", "pattern": ASSIGNEE_PATTERN})
     def filter_assignee(
         self, queryset: QuerySet[Discrepancy], name: str, value: str
     ) -> QuerySet[Discrepancy]:
@@ -116,7 +123,7 @@ class DiscrepancyFilterSet(StrictFilterSet):
 
         if value == "me":
             return queryset.filter(assigned_to_id=self.request.user.pk)
-        if not value.isdigit():
+        if not re.fullmatch(ASSIGNEE_PATTERN, value):
             raise ValidationError({"assignee": ["Use `me` or a user id."]})
         return queryset.filter(assigned_to_id=int(value))
 
