@@ -111,31 +111,28 @@ def test_the_run_shows_its_label_and_who_closed_and_approved_it(
     assert run["label"] in [r["label"] for r in listed]
 
 
-def test_an_account_opening_balance_must_be_money(api_client_for, alice_ledger):
-    response = api_client_for("alice").post(
-        "/v1/ledgers/accounts",
-        {
-            "ledger_id": str(alice_ledger.pk),
-            "name": "Cash",
-            "code": "9",
-            "currency": "EUR",
-            "opening_balance": 0.1,
-        },
-        format="json",
+def test_an_account_opening_balance_is_a_decimal_string(api_client_for, alice_ledger):
+    def create(code, opening):
+        return api_client_for("alice").post(
+            "/v1/ledgers/accounts",
+            {
+                "ledger_id": str(alice_ledger.pk),
+                "name": f"Cash {code}",
+                "code": code,
+                "currency": "EUR",
+                "opening_balance": opening,
+                "opening_balance_date": "2024-03-01",
+            },
+            format="json",
+        )
+
+    created = create("9", "1250.5")
+    assert created.status_code == 201
+    assert (created.json()["opening_balance"], created.json()["opening_balance_date"]) == (
+        "1250.50",
+        "2024-03-01",
     )
-    # A JSON number is read as an exact Decimal (DecimalJSONParser): 0.1 is fine.
-    assert response.status_code == 201
-    assert response.json()["opening_balance"] == "0.10"
-    bad = api_client_for("alice").post(
-        "/v1/ledgers/accounts",
-        {
-            "ledger_id": str(alice_ledger.pk),
-            "name": "Cash2",
-            "code": "10",
-            "currency": "EUR",
-            "opening_balance": "lots",
-        },
-        format="json",
-    )
-    assert bad.status_code == 400
-    assert bad.json()["errors"][0]["attr"] == "opening_balance"
+    for bad in ("lots", 0.1):  # money is a string on the wire, never a JSON number
+        refused = create("10", bad)
+        assert refused.status_code == 400
+        assert refused.json()["errors"][0]["attr"] == "opening_balance"
