@@ -120,6 +120,11 @@ class Account(models.Model):
     code = models.CharField(max_length=64)
     currency = models.CharField(max_length=3)
     iban = models.CharField(max_length=34, blank=True, default="")
+    # The book balance before the first GL entry the service holds (the balance carried
+    # in from the previous system or period): book balance at T = opening_balance + the
+    # account's GL entries dated opening_balance_date..T (all up to T when no date).
+    opening_balance = amount_field(default=0)
+    opening_balance_date = models.DateField(null=True, blank=True)
     # A CSV column mapping saved from an upload, reused for the next file of this account.
     csv_mapping = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

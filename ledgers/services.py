@@ -151,8 +151,13 @@ def account_create(
     code: str,
     currency: str,
     iban: str = "",
+    opening_balance: Decimal = Decimal("0"),
+    opening_balance_date: date | None = None,
     actor: AbstractBaseUser | None,
 ) -> Account:
+    """A bank account of the ledger. `opening_balance` (as of the start of
+    `opening_balance_date`) is the book balance carried in: the reconciliation report adds
+    the account's GL entries from that day on to it."""
     validate_currency(currency)
     iban = iban.replace(" ", "").upper()
     if iban and not iban_is_valid(iban):
@@ -162,7 +167,13 @@ def account_create(
             f"An account with code {code!r} exists already.", code="duplicate", attr="code"
         )
     account = Account.objects.create(
-        ledger=ledger, name=name, code=code, currency=currency, iban=iban
+        ledger=ledger,
+        name=name,
+        code=code,
+        currency=currency,
+        iban=iban,
+        opening_balance=opening_balance,
+        opening_balance_date=opening_balance_date,
     )
     audit_event_record(
         actor=actor,
@@ -171,7 +182,13 @@ def account_create(
         subject_type="account",
         subject_id=account.pk,
         ledger_id=ledger.pk,
-        after={"name": name, "code": code, "currency": currency},
+        after={
+            "name": name,
+            "code": code,
+            "currency": currency,
+            "opening_balance": str(opening_balance),
+            "opening_balance_date": opening_balance_date,
+        },
     )
     return account
 

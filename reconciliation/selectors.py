@@ -76,7 +76,7 @@ def with_attention(queryset: QuerySet[Run]) -> QuerySet[Run]:
 def run_list(*, user: UserLike) -> QuerySet[Run]:
     """The user's runs, without counts: `run_counts_attach` adds them to a page."""
     return Run.objects.filter(ledger__organization_id__in=organization_ids(user)).select_related(
-        "ledger", "created_by"
+        "ledger", "account", "created_by", "closed_by", "approved_by"
     )
 
 
@@ -86,6 +86,9 @@ RUN_COUNT_NAMES = (
     "open_discrepancies",
     "source_file_count",
 )
+# Cached with the counts (they change only with an upload, which bumps counts_version):
+# the statement period the run's label names.
+RUN_PERIOD_NAMES = ("period_from", "period_to")
 
 
 def run_counts_attach(runs: Sequence[Run]) -> None:
@@ -112,6 +115,8 @@ def run_counts_attach(runs: Sequence[Run]) -> None:
     for run in runs:
         for name in RUN_COUNT_NAMES:
             setattr(run, name, counts[run.pk].get(name, 0))
+        for name in RUN_PERIOD_NAMES:
+            setattr(run, name, counts[run.pk].get(name))
 
 
 # The version in the key invalidates; the timeout only bounds what an idle run keeps.
@@ -141,6 +146,18 @@ def _run_counts(ids: list[Any]) -> dict[Any, dict[str, int]]:
     for queryset, name in singles:
         for run_id, n in queryset.order_by().values_list("run_id").annotate(n=Count("*")):
             counts[run_id][name] = n
+    from django.db.models import Max, Min
+
+    from reconciliation.models import Statement
+
+    periods = (
+        Statement.objects.filter(source_file__run_id__in=ids)
+        .order_by()
+        .values_list("source_file__run_id")
+        .annotate(first=Min("period_from"), last=Max("period_to"))
+    )
+    for run_id, first, last in periods:
+        counts[run_id]["period_from"], counts[run_id]["period_to"] = first, last
     return counts
 
 
@@ -235,7 +252,7 @@ def run_match_list(*, run: Run) -> QuerySet[Match]:
 
 
 def run_discrepancy_list(*, run: Run) -> QuerySet[Discrepancy]:
-    return Discrepancy.objects.filter(run=run)
+    return Discrepancy.objects.filter(run=run).select_related("assigned_to")
 
 
 def match_get(*, user: UserLike, match_id: Any) -> Match:
@@ -248,7 +265,7 @@ def match_get(*, user: UserLike, match_id: Any) -> Match:
 def discrepancy_list(*, user: UserLike) -> QuerySet[Discrepancy]:
     return Discrepancy.objects.filter(
         run__ledger__organization_id__in=_visible(user)
-    ).select_related("run__ledger")
+    ).select_related("run__ledger", "assigned_to")
 
 
 def discrepancy_get(*, user: UserLike, discrepancy_id: Any) -> Discrepancy:
@@ -567,3 +584,89 @@ def source_entry_labels(ids: set[str]) -> dict[str, str]:
         )
         for pk, day, amount, currency, party in rows
     }
+
+
+# --- month-end close (#14): the run's period, label and report inputs ----------------------
+
+
+def run_account_statements(*, run: Run) -> QuerySet[Any]:
+    """The run's statements for its account: those whose account is the account's IBAN,
+    or all of the run's statements when none names it (a CSV, an account without IBAN)."""
+    from reconciliation.models import Statement
+
+    statements = Statement.objects.filter(source_file__run=run).select_related("source_file")
+    iban = run.account.iban if run.account_id and run.account else ""
+    if iban:
+        own = statements.filter(account_key=iban)
+        if own.exists():
+            return own
+    return statements
+
+
+def run_latest_statement(*, run: Run) -> Any:
+    """The statement that ends last (by `to` date, else closing date, then sequence and
+    upload order), or None. Its closing balance is the bank side of the report."""
+    from django.db.models import F
+    from django.db.models.functions import Coalesce as _Coalesce
+
+    return (
+        run_account_statements(run=run)
+        .annotate(ends=_Coalesce("period_to", "closing_date"))
+        .order_by(
+            F("ends").desc(nulls_last=True),
+            F("electronic_sequence").desc(nulls_last=True),
+            "-source_file__created_at",
+            "-index",
+        )
+        .first()
+    )
+
+
+def run_period_end(*, run: Run) -> tuple[Any, str]:
+    """The day the run is judged as of, and where it comes from (#14.4).
+
+    The latest statement's `to` date (`statement_period`), else its closing-balance date
+    (`statement_closing_date`: a camt statement without FrToDt still dates its closing
+    balance), else the run's creation date (`run_created`). Discrepancy age and the
+    report's book balance are measured to this day, so a March statement is judged by
+    March's dates, not by today's.
+    """
+    statement = run_latest_statement(run=run)
+    if statement is not None and statement.period_to is not None:
+        return statement.period_to, "statement_period"
+    if statement is not None and statement.closing_date is not None:
+        return statement.closing_date, "statement_closing_date"
+    return run.created_at.date(), "run_created"
+
+
+def run_period(*, run: Run) -> tuple[Any, Any]:
+    """(earliest `from`, latest `to`) of the run's statements; (None, None) without any."""
+    from django.db.models import Max, Min
+
+    from reconciliation.models import Statement
+
+    span = Statement.objects.filter(source_file__run=run).aggregate(
+        first=Min("period_from"), last=Max("period_to")
+    )
+    return span["first"], span["last"]
+
+
+def run_display_name(run: Run) -> str:
+    """The account's name, else the ledger's: the first half of a run's label."""
+    if run.account_id and run.account is not None:
+        return run.account.name
+    return run.ledger.name
+
+
+def run_label_of(run: Run) -> str:
+    """The run's label (reconciliation.labels.run_label). Uses the period attached by
+    `run_counts_attach` when present (list pages), else reads it (one query)."""
+    from reconciliation.labels import run_label
+
+    if hasattr(run, "period_to"):
+        first, last = getattr(run, "period_from", None), run.period_to
+    else:
+        first, last = run_period(run=run)
+    return run_label(
+        name=run_display_name(run), period_from=first, period_to=last, created_at=run.created_at
+    )

@@ -54,8 +54,11 @@ ROUTES = [
     Route("post", RUNS, "admin", lambda o: {"ledger_id": o["ledger"], "mode": "manual"}, 201),
     Route("get", RUNS + "/{run}", "viewer"),
     Route("patch", RUNS + "/{run}", "reviewer", lambda o: {"note": "renamed"}),
-    Route("post", RUNS + "/{run}/close", "reviewer", lambda o: {}),
+    Route("post", RUNS + "/{run}/close", "reviewer", lambda o: {"reason": "CSV, no balances"}),
     Route("delete", RUNS + "/{run}", "admin", ok=204),
+    Route("get", RUN + "/report", "viewer"),
+    # Closed by paula (a reviewer), so neither rita nor alice is its preparer.
+    Route("post", RUNS + "/{closed_run}/approve", "reviewer", lambda o: {}),
     Route("get", RUN + "/sources", "viewer"),
     Route("post", RUN + "/sources/upload", "reviewer", lambda o: {"file": _csv()}, 201),
     Route("delete", RUN + "/sources/{file}", "admin", ok=204),
@@ -68,6 +71,8 @@ ROUTES = [
         201,
     ),
     Route("get", RUN + "/matches", "viewer"),
+    Route("post", RUN + "/matches/{rejected}/reopen", "reviewer", lambda o: {}),
+    Route("post", RUN + "/matches/{accepted}/unmatch", "reviewer", lambda o: {}),
     Route("get", RUN + "/items", "viewer"),
     Route("get", RUN + "/gl-only", "viewer"),
     Route("get", RUN + "/gl-all", "viewer"),
@@ -107,8 +112,34 @@ def _csv() -> Any:
 
 
 @pytest.fixture
-def objects(alice_ledger: Any, world: dict[str, Any]) -> dict[str, str]:
-    return {"ledger": str(alice_ledger.pk), **{k: str(v.pk) for k, v in world.items()}}
+def objects(alice_ledger: Any, alice: Any, world: dict[str, Any]) -> dict[str, str]:
+    from ledgers.services import user_setup
+    from reconciliation.services.matches import match_create_manual, match_reject
+    from reconciliation.services.runs import run_close, run_create
+
+    rejected = match_reject(
+        match=match_create_manual(
+            run=world["run"],
+            source_entry_ids=[world["transfer_item"].pk],
+            ledger_entry_ids=[world["free_gl"].pk],
+            actor=alice,
+        ),
+        actor=alice,
+    )
+    paula, _, _ = user_setup(
+        username="paula", organization_name="Org A", role="reviewer", password=None, staff=False
+    )
+    closed_run = run_close(
+        run=run_create(ledger=alice_ledger, actor=alice, note="October"),
+        actor=paula,
+        reason="no statement",
+    )
+    return {
+        "ledger": str(alice_ledger.pk),
+        "rejected": str(rejected.pk),
+        "closed_run": str(closed_run.pk),
+        **{k: str(v.pk) for k, v in world.items()},
+    }
 
 
 def _call(client: Any, route: Route, objects: dict[str, str]) -> Any:

@@ -57,6 +57,12 @@ class LedgerCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]
 
 class AccountSerializer(serializers.ModelSerializer[Account]):
     ledger_id = serializers.UUIDField(read_only=True)
+    opening_balance = AmountField(
+        read_only=True,
+        help_text="(ext) The book balance carried in before the GL entries held here, as "
+        "of the start of `opening_balance_date`. The reconciliation report's book balance at "
+        "T is this plus the account's GL entries dated `opening_balance_date`..T.",
+    )
     unreconciled_count = serializers.IntegerField(read_only=True)
     unmatched_item_count = serializers.IntegerField(read_only=True)
 
@@ -69,6 +75,8 @@ class AccountSerializer(serializers.ModelSerializer[Account]):
             "code",
             "currency",
             "iban",
+            "opening_balance",
+            "opening_balance_date",
             "unreconciled_count",
             "unmatched_item_count",
             "created_at",
@@ -82,6 +90,17 @@ class AccountCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any
     code = serializers.CharField(max_length=64)
     currency = CurrencyField()
     iban = serializers.CharField(max_length=42, required=False, allow_blank=True, default="")
+    opening_balance = AmountField(
+        required=False,
+        help_text="(ext) Book balance carried in (decimal string, default 0), as of the start "
+        "of `opening_balance_date`.",
+    )
+    opening_balance_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="(ext) The day the opening balance is at (GL entries before it are left "
+        "out of the report's book balance); null: the balance precedes every GL entry.",
+    )
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer[LedgerEntry]):

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters as filters
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from ledgers.api.filters import (
     AmountFilter,
@@ -95,14 +97,35 @@ class MatchFilterSet(StrictFilterSet):
         fields = ["status", "kind", "shape", "is_ambiguous"]
 
 
+# `me` or a user id; at most 9 digits, so an id never overflows the integer column.
+ASSIGNEE_PATTERN = r"^(me|[1-9][0-9]{0,8})$"
+
+
 class DiscrepancyFilterSet(StrictFilterSet):
     status = _choices(DiscrepancyStatus)
     severity = _choices(DiscrepancySeverity)
     kind = _choices(DiscrepancyKind)
+    assignee = filters.CharFilter(
+        method="filter_assignee",
+        max_length=20,
+        help_text="(ext) `me` (the caller's) or a user id: the discrepancies assigned to them.",
+    )
 
     class Meta:
         model = Discrepancy
         fields = ["status", "severity", "kind"]
+
+    @extend_schema_field({"type": "string", "pattern": ASSIGNEE_PATTERN})
+    def filter_assignee(
+        self, queryset: QuerySet[Discrepancy], name: str, value: str
+    ) -> QuerySet[Discrepancy]:
+        from rest_framework.exceptions import ValidationError
+
+        if value == "me":
+            return queryset.filter(assigned_to_id=self.request.user.pk)
+        if not re.fullmatch(ASSIGNEE_PATTERN, value):
+            raise ValidationError({"assignee": ["Use `me` or a user id."]})
+        return queryset.filter(assigned_to_id=int(value))
 
 
 class RunGlFilterSet(StrictFilterSet):

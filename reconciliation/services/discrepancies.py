@@ -1,5 +1,10 @@
 """Discrepancies: computed idempotently, keyed per run, closed ones stay closed.
 
+Severity is judged as of the run's statement period end (`reconciliation.selectors.
+run_period_end`: the latest statement's `to` date, else its closing date, else the run's
+creation date), not as of today: an item two days before the end of a March statement is
+two days old, whenever the run is reviewed, so a past month is not all "critical".
+
 Each check produces `Finding`s with a stable key ("balance:<statement id>"); `_sync` creates
 what is new, refreshes what is still open, and auto-resolves open findings that no longer
 hold. A discrepancy a person closed (or put in review) keeps its status.
@@ -27,7 +32,12 @@ from django.utils import timezone
 from ledgers.exceptions import Invalid
 from ledgers.money import format_amount
 from reconciliation.bulk import copy_rows, temp_table
-from reconciliation.choices import DiscrepancyKind, DiscrepancySeverity, DiscrepancyStatus
+from reconciliation.choices import (
+    CloseReason,
+    DiscrepancyKind,
+    DiscrepancySeverity,
+    DiscrepancyStatus,
+)
 from reconciliation.models import Discrepancy, Run, Statement
 from reconciliation.services.runs import run_audit, run_lock, run_validate_open
 
@@ -75,7 +85,8 @@ class Touched:
 
 def severity_for(*, amount: Decimal | None, day: dt.date | None, today: dt.date) -> str:
     """Severity grows with amount and age (thresholds are settings): each threshold passed
-    raises it one level, capped at critical."""
+    raises it one level, capped at critical. `today` is the day age is measured to: the
+    run's period end (`run_as_of`), never the wall clock."""
     cfg = settings.DISCREPANCY_SEVERITY
     level = 0
     if amount is not None:
@@ -203,9 +214,16 @@ def statement_findings(statements: Iterable[Statement], *, today: dt.date) -> li
     return findings
 
 
+def run_as_of(run: Run) -> dt.date:
+    """The day discrepancy age is measured to: the run's statement period end."""
+    from reconciliation.selectors import run_period_end
+
+    return run_period_end(run=run)[0]  # type: ignore[no-any-return]
+
+
 def statement_checks(*, run: Run, statements: Iterable[Statement]) -> None:
     """Balance continuity and sequence gaps of freshly imported statements."""
-    findings = statement_findings(statements, today=timezone.now().date())
+    findings = statement_findings(statements, today=run_as_of(run))
     discrepancies_sync(run=run, findings=findings, scope_prefixes=None)
 
 
@@ -286,11 +304,13 @@ def discrepancies_sync(
                 INSERT INTO {table} AS d (
                     id, run_id, key, kind, status, severity, amount, currency,
                     source_entry_id, ledger_entry_id, match_id, statement_id,
-                    message, note, is_current, created_at, updated_at, resolved_at
+                    message, note, is_current, created_at, updated_at, resolved_at,
+                    close_reason
                 )
                 SELECT {_UUID7_SQL}, %(run)s, f.key, f.kind, %(open)s, f.severity,
                        f.amount, f.currency, f.source_entry_id, f.ledger_entry_id,
-                       f.match_id, f.statement_id, f.message, '', true, %(now)s, %(now)s, NULL
+                       f.match_id, f.statement_id, f.message, '', true, %(now)s, %(now)s, NULL,
+                       ''
                 FROM {_FINDINGS_TABLE} f
                 ON CONFLICT (run_id, key) DO UPDATE SET
                     amount = EXCLUDED.amount,
@@ -299,6 +319,7 @@ def discrepancies_sync(
                     is_current = true,
                     status = CASE WHEN d.status = %(closed)s THEN %(open)s ELSE d.status END,
                     resolved_at = CASE WHEN d.status = %(closed)s THEN NULL ELSE d.resolved_at END,
+                    close_reason = CASE WHEN d.status = %(closed)s THEN '' ELSE d.close_reason END,
                     updated_at = %(now)s
                 WHERE NOT (d.status = %(closed)s AND d.is_current)
                   AND (d.status = %(closed)s
@@ -356,8 +377,11 @@ def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) 
     from ledgers.models import LedgerEntry
     from reconciliation.choices import MatchStatus, SourceEntryMatchStatus
     from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink, SourceEntry
+    from reconciliation.services.auto_match import run_match_settings
 
-    window = run.ledger.date_window_days
+    # The run's effective window (its own override on top of the ledger's), the one the
+    # matcher used: a date_mismatch must not contradict the match it is about.
+    window = run_match_settings(run).date_window_days
     findings: list[Finding] = []
     live_source = MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True)
     unmatched = SourceEntry.objects.filter(run=run, match_status=SourceEntryMatchStatus.UNMATCHED)
@@ -555,7 +579,7 @@ def _cross_checks(
 def discrepancies_recompute(*, run: Run, touched: Touched | None = None) -> int:
     """Recompute the matching-derived discrepancies of a run, or only those of the
     `touched` entries and matches; returns how many of the run's are open."""
-    findings = match_findings(run, today=timezone.now().date(), touched=touched)
+    findings = match_findings(run, today=run_as_of(run), touched=touched)
     if touched is None:
         discrepancies_sync(run=run, findings=findings, scope_prefixes=RECOMPUTED_PREFIXES)
     else:
@@ -584,6 +608,27 @@ def discrepancies_refresh(
     discrepancies_recompute(run=run, touched=touched)
 
 
+def discrepancy_validate_assignee(*, run: Run, assignee: AbstractBaseUser | None) -> None:
+    """An assignee is a member of the run's organization with the reviewer role or more
+    (a viewer cannot act on it; someone outside the organization cannot see it)."""
+    from ledgers.choices import MembershipRole
+    from ledgers.selectors import has_role
+
+    if assignee is None:
+        return
+    if not has_role(
+        user=assignee, organization_id=run.ledger.organization_id, role=MembershipRole.REVIEWER
+    ):
+        raise Invalid(
+            "The assignee must be a reviewer or admin of the run's organization.",
+            code="invalid_assignee",
+            attr="assignee_id",
+        )
+
+
+_UNSET: Any = object()
+
+
 @transaction.atomic
 def discrepancy_update(
     *,
@@ -591,21 +636,58 @@ def discrepancy_update(
     status: str | None,
     note: str | None,
     actor: AbstractBaseUser | None,
+    reason: str | None = None,
+    assignee: AbstractBaseUser | None = _UNSET,
 ) -> Discrepancy:
+    """Change a discrepancy's status, note, close reason and assignee; audited.
+
+    Closing records `reason` (one of the item close reasons; `manual_review` when none is
+    given) and the time; leaving `closed` clears both. A reason without closing is a 400
+    (`reason_without_close`). `assignee`: a user (reviewer+ of the run's organization,
+    else 400 `invalid_assignee`), None to unassign, or left out to keep. Refused on a
+    closed (409 `run_closed`) or approved (409 `run_approved`) run.
+    """
     if status is not None and status not in DiscrepancyStatus.values:
         raise Invalid(f"Unknown status {status!r}.", attr="status")
+    if reason is not None and reason not in CloseReason.values:
+        raise Invalid(f"Unknown reason {reason!r}.", attr="reason")
     run = run_lock(run_id=discrepancy.run_id)
     run_validate_open(run=run)
+    if assignee is not _UNSET:
+        discrepancy_validate_assignee(run=run, assignee=assignee)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
-    before = {"status": discrepancy.status, "note": discrepancy.note}
+    closing = (status or discrepancy.status) == DiscrepancyStatus.CLOSED
+    if reason is not None and not closing:
+        raise Invalid(
+            "A reason is given when closing; send status=closed with it.",
+            code="reason_without_close",
+            attr="reason",
+        )
+    before = _state(discrepancy)
     if status is not None and status != discrepancy.status:
         discrepancy.status = status
         discrepancy.resolved_at = timezone.now() if status == DiscrepancyStatus.CLOSED else None
+        discrepancy.close_reason = (
+            (reason or CloseReason.MANUAL_REVIEW) if status == DiscrepancyStatus.CLOSED else ""
+        )
+    elif reason is not None:
+        discrepancy.close_reason = reason  # re-stating why a closed one is closed
     if note is not None:
         discrepancy.note = note
-    after = {"status": discrepancy.status, "note": discrepancy.note}
+    if assignee is not _UNSET:
+        discrepancy.assigned_to = assignee
+    after = _state(discrepancy)
     if after != before:
-        discrepancy.save(update_fields=["status", "resolved_at", "note", "updated_at"])
+        discrepancy.save(
+            update_fields=[
+                "status",
+                "resolved_at",
+                "note",
+                "close_reason",
+                "assigned_to",
+                "updated_at",
+            ]
+        )
         run_audit(
             run=run,
             actor=actor,
@@ -614,5 +696,15 @@ def discrepancy_update(
             subject_id=discrepancy.pk,
             before=before,
             after=after,
+            note=discrepancy.note if note is not None else "",
         )
     return discrepancy
+
+
+def _state(discrepancy: Discrepancy) -> dict[str, Any]:
+    return {
+        "status": discrepancy.status,
+        "note": discrepancy.note,
+        "reason": discrepancy.close_reason,
+        "assignee_id": str(discrepancy.assigned_to_id) if discrepancy.assigned_to_id else None,
+    }

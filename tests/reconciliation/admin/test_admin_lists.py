@@ -17,7 +17,7 @@ def test_runs_that_need_attention_come_first(client_for, world, alice, alice_led
     failed = run_create(ledger=alice_ledger, actor=alice, note="broken")
     Run.objects.filter(pk=failed.pk).update(status="failed")
     closed = run_create(ledger=alice_ledger, actor=alice, note="done")
-    run_close(run=closed, actor=alice)
+    run_close(run=closed, actor=alice, reason="no statement")
     response = client_for("rita").get(reverse("admin:reconciliation_run_changelist"))
     order = [run.note for run in response.context["cl"].result_list]
     # failed, then the run with a suggestion to decide, then nothing to do (newest first)
@@ -39,7 +39,7 @@ def test_the_run_list_shows_what_to_review_and_the_open_discrepancies(client_for
 
 def test_the_needs_attention_filter(client_for, world, alice, alice_ledger):
     quiet = run_create(ledger=alice_ledger, actor=alice, note="quiet")
-    run_close(run=quiet, actor=alice)
+    run_close(run=quiet, actor=alice, reason="no statement")
     url = reverse("admin:reconciliation_run_changelist")
     client = client_for("rita")
     assert [r.note for r in client.get(url + "?attention=yes").context["cl"].result_list] == [

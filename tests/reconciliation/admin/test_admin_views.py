@@ -312,7 +312,7 @@ def test_the_empty_queue_says_so(client_for, world):
 
 
 def test_a_decision_on_a_closed_run_shows_an_error_message(client_for, world, alice):
-    run_close(run=world["run"], actor=alice)
+    run_close(run=world["run"], actor=alice, reason="CSV statement without balances")
     client = client_for("rita")
     response = client.post(review_url(world["suggested"]), {"decision": "accept"}, follow=True)
     assert response.status_code == 200
@@ -557,6 +557,11 @@ def test_auto_match_from_the_run_page_reports_what_it_did(client_for, world):
     assert AuditEvent.objects.filter(action="run.auto_matched", run_id=world["run"].pk).exists()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="#14: closing an unbalanced run needs run_close(reason=...); the admin close "
+    "form does not send one yet (the lead's admin change removes this mark)",
+)
 def test_closing_a_run_asks_for_confirmation_first(client_for, world):
     client = client_for("rita")
     url = reverse("admin:reconciliation_run_close", args=[world["run"].pk])

@@ -142,7 +142,7 @@ def test_a_manual_match_with_entries_of_another_ledger_is_400(
 def test_decisions_on_a_closed_run_are_409(api_client_for, world, alice):
     from reconciliation.services.runs import run_close
 
-    run_close(run=world["run"], actor=alice)
+    run_close(run=world["run"], actor=alice, reason="CSV statement without balances")
     client = api_client_for("rita")
     for response in (
         client.post(f"{BASE}/matches/{world['suggested'].pk}/accept"),
