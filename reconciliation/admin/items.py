@@ -399,7 +399,7 @@ def item_close_view(
     """One item: the same reason form as the list action, from its own page."""
     entry = model_admin.get_scoped(request, object_id)
     model_admin.require(request, "close", entry)
-    form = CloseItemsForm(request.POST or None)
+    form = CloseItemsForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         done = model_admin.close_items(
             request, [entry], reason=form.cleaned_data["reason"], note=form.cleaned_data["note"]

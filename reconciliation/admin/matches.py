@@ -6,6 +6,7 @@ side-by-side review screen is `reconciliation.admin.review`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -22,7 +23,7 @@ from ledgers.exceptions import DomainError
 from reconciliation.admin import review
 from reconciliation.admin.base import ReconciliationAdmin
 from reconciliation.admin.formatting import explanation_rows
-from reconciliation.choices import MatchStatus, RunStatus
+from reconciliation.choices import MatchKind, MatchStatus, RunStatus
 from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink
 from reconciliation.selectors import match_ledger_entries, match_source_entries
 
@@ -87,7 +88,7 @@ class MatchAdmin(ReconciliationAdmin):
         "amount_column",
         "difference_column",
         "status_column",
-        "score",
+        "score_column",
         "ambiguous_column",
         "shape",
         "kind",
@@ -288,6 +289,11 @@ class MatchAdmin(ReconciliationAdmin):
             return "— (reversal pair)" if obj.shape == "reversal" else "—"
         return side_text((obj.gl_external_id, obj.gl_party, obj.gl_text), obj.gl_count)
 
+    @admin.display(description="score", ordering="score")
+    def score_column(self, obj: Match) -> str:
+        # A person's pairing has no engine score to show (it is stored as 100).
+        return "manual" if obj.kind == MatchKind.MANUAL else str(obj.score)
+
     @admin.display(description="ambiguous", boolean=True, ordering="is_ambiguous")
     def ambiguous_column(self, obj: Match) -> bool:
         return obj.is_ambiguous
@@ -377,7 +383,7 @@ class MatchAdmin(ReconciliationAdmin):
             extra["subtitle"] = (
                 f"{match.get_status_display()} match · {match.get_shape_display()} · "
                 f"{money(match.source_total, match.currency)} {match.currency} · "
-                f"score {match.score}"
+                + ("manual" if match.kind == MatchKind.MANUAL else f"score {match.score}")
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -392,6 +398,16 @@ class MatchAdmin(ReconciliationAdmin):
                 "<path:object_id>/review/",
                 self.view_url(review.review_view),
                 name="reconciliation_match_review_one",
+            ),
+            path(
+                "<path:object_id>/unmatch/",
+                self.view_url(partial(review.match_undo_view, action="unmatch"), post_only=True),
+                name="reconciliation_match_unmatch",
+            ),
+            path(
+                "<path:object_id>/reopen/",
+                self.view_url(partial(review.match_undo_view, action="reopen"), post_only=True),
+                name="reconciliation_match_reopen",
             ),
             *super().get_urls(),
         ]
