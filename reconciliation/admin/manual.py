@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -81,9 +81,11 @@ def _defaults(run: Run, bank: list[Any], gl: list[Any]) -> dict[str, Any]:
     total = sum((e.amount for e in chosen), Decimal("0"))
     currency = chosen[0].currency
     tolerance = Decimal(scoring.tolerance_micro(total, currency, settings)).scaleb(-6)
+    step = Decimal(1).scaleb(-minor_units(currency))
     return {
-        "amount_min": total - tolerance,
-        "amount_max": total + tolerance,
+        # Widened to whole minor units: the form shows 72.00, not 72.000000.
+        "amount_min": (total - tolerance).quantize(step, rounding=ROUND_FLOOR),
+        "amount_max": (total + tolerance).quantize(step, rounding=ROUND_CEILING),
         "date_from": min(e.booking_date for e in chosen) - window,
         "date_to": max(e.booking_date for e in chosen) + window,
         "include_suggested": True,
@@ -165,7 +167,9 @@ def manual_match_view(model_admin: RunAdmin, request: HttpRequest, object_id: st
                 ),
             )
             return HttpResponseRedirect(back or admin_url(run))
-    searching = request.method == "POST" or "q" in data or "amount_min" in data
+    # "Find near the selection" starts over from the ticked entries, like the first visit.
+    near = data.get("action") == "near"
+    searching = not near and (request.method == "POST" or "q" in data or "amount_min" in data)
     selected = set(bank_ids) | set(gl_ids)
     bank_chosen = list(run.source_entries.filter(pk__in=bank_ids))
     gl_chosen = list(LedgerEntry.objects.filter(ledger_id=run.ledger_id, pk__in=gl_ids))

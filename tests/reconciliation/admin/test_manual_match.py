@@ -65,6 +65,8 @@ def test_the_workbench_opens_with_the_item_ticked_and_gl_near_it(client_for, wor
     assert response.status_code == 200
     bank = {row["id"]: row for row in response.context["bank_rows"]}
     assert bank[item.pk]["selected"]
+    # The other free items of the run stay on the bank side, to tick more of them.
+    assert world["free_item"].pk in bank
     # GL-3 (77.00 on 25 Nov) is outside the ±3-day window of the 6 Nov item: not offered
     # until the reviewer widens the dates.
     assert world["free_gl"].pk not in {row["id"] for row in response.context["gl_rows"]}
