@@ -262,3 +262,14 @@ def api_client_for_writes(cast):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {cast['alice'][2]}")
     return client
+
+
+def test_the_run_list_fits_a_1440_pixel_screen(browser, live_server, world):
+    page = login(browser, live_server, "rita")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/admin/reconciliation/run/")
+    page.wait_for_selector("#result_list")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1440
+    assert "1 suggestion" in page.inner_text("#result_list")
+    page.context.close()
