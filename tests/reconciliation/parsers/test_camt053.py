@@ -962,6 +962,7 @@ def expected_entry(entry: Entry, line: int) -> ParsedEntry:
     )
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(version=st.sampled_from(VERSIONS), generated=st.lists(entries(), max_size=6))
 def test_generated_statements_round_trip(version: int, generated: list[Entry]) -> None:
@@ -1176,6 +1177,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_a_200000_entry_statement_streams_in_flat_memory(tmp_path: Path) -> None:
     # A fresh interpreter, so that its peak RSS belongs to this parse alone: tracemalloc
     # catches Python-side growth (entries or index nodes kept), RSS catches libxml2's tree
