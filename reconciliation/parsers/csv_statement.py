@@ -31,14 +31,12 @@ from reconciliation.parsers.csv_decoding import (
     read_sample,
 )
 from reconciliation.parsers.csv_headers import (
-    ACCOUNT_LABELS,
-    CLOSING_LABELS,
     DAY_FIRST_HEADERS,
     MAX_COLUMNS,
-    OPENING_LABELS,
     SUMMARY_WORDS,
     assign_columns,
     find_header,
+    header_currency,
     header_has_names,
     mapping_references,
     normalise,
@@ -51,6 +49,7 @@ from reconciliation.parsers.csv_numbers import (
     DecimalSeparator,
     DecimalVote,
 )
+from reconciliation.parsers.csv_preamble import StatedFacts
 from reconciliation.parsers.csv_rows import RowReader
 from reconciliation.parsers.types import (
     CsvMapping,
@@ -134,7 +133,9 @@ class CsvStatementReader:
         self._check_columns(names, head)
         self.columns = self._columns.describe()
 
-        self._opening_text, self._closing_text, self._account_text = _preamble_facts(preamble)
+        self._stated = StatedFacts()
+        for _, row in preamble:
+            self._stated.read_line(row)
         self._decide()
 
     # --- set-up --------------------------------------------------------------------------
@@ -384,11 +385,15 @@ class CsvStatementReader:
             header_norm=self._header_norm,
             decimal=self.decimal_separator,
             dates=self._dates,
-            default_currency=self.default_currency,
+            default_currency=(
+                header_currency(self._columns) or self.default_currency
+                if "currency" not in self._columns.single
+                else self.default_currency
+            ),
             invert_sign=bool(self.mapping and self.mapping.invert_sign),
             warn=self.warn,
             sample=[row for _, row in self._buffer[:500]],
-            stated=(self._opening_text, self._closing_text, self._account_text),
+            stated=self._stated,
         )
         read = state.read
         buffered, self._buffer = self._buffer, []
@@ -503,21 +508,3 @@ def _first_wide_row(rows: list[list[str]]) -> list[str]:
 
 def _columns_seen(rows: list[list[str]]) -> str:
     return snippet_list(_first_wide_row(rows), 8) or "none"
-
-
-def _preamble_facts(rows: list[tuple[int, list[str]]]) -> tuple[str | None, str | None, str | None]:
-    """Opening/closing balance text and account id stated in lines above the header."""
-    opening = closing = account = None
-    for _, row in rows:
-        cells = [cell.strip() for cell in row if cell.strip()]
-        if len(cells) < 2:
-            continue
-        label = normalise(cells[0])
-        value = cells[1]
-        if starts_with_any(label, OPENING_LABELS):
-            opening = opening or value
-        elif starts_with_any(label, CLOSING_LABELS):
-            closing = closing or value
-        elif label in ACCOUNT_LABELS:
-            account = account or value
-    return opening, closing, account
