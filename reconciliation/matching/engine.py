@@ -3,14 +3,15 @@
 Order of work (see `reconciliation/matching/__init__.py` for the design overview):
 
 1. Sort both sides by id, so nothing depends on input order and every tie is broken on ids.
-2. Reversal pairs on the bank side (groups.find_reversals); they need no GL entry.
+2. Marked reversal pairs on the bank side (groups.find_reversals); they need no GL entry.
 3. 1:1 candidates by index (candidates.generate), scored (candidates.score), minus pairs
    below `min_score` and previously rejected pairs.
-4. Global maximum-score 1:1 assignment per connected component (assignment.assign), with
-   the ambiguity flag.
-5. 1:N batches and N:1 splits on what is left (groups.find_groups).
-6. Proposals sorted by source ids; auto-accept = score >= threshold, unique (not
-   ambiguous) and exact (difference == 0).
+4. Global maximum-weight 1:1 assignment per connected component (assignment.assign:
+   scores above a baseline), with the ambiguity flag.
+5. 1:N batches and N:1 splits on what is left (groups.find_groups), payment runs last.
+6. Unmarked reversal pairs among the bank entries still free.
+7. Proposals sorted by source ids; auto-accept = score >= threshold, unique (not
+   ambiguous), exact (difference == 0) and not marked suggestion-only.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from operator import attrgetter
 import numpy as np
 
 from reconciliation.matching import candidates, groups
-from reconciliation.matching.assignment import assign
+from reconciliation.matching.assignment import assign, weights
 from reconciliation.matching.scoring import (
+    BASIS_CHARGES,
     NO_NAME,
     Evidence,
     explain_exact_pair,
     name_points,
     pair_explanation,
+    reference_tolerance_micro,
     to_micro,
     tolerance_micro,
 )
@@ -90,7 +93,9 @@ def _match(
     if src.amount.dtype == object or led.amount.dtype == object:
         src.amount = src.amount.astype(object)
         led.amount = led.amount.astype(object)
-    tolerance = _tolerances(src_rows, settings, object_dtype=src.amount.dtype == object)
+    object_dtype = src.amount.dtype == object
+    tolerance = _tolerances(src_rows, settings, object_dtype=object_dtype)
+    reference_tolerance = _reference_tolerances(src_rows, settings, object_dtype=object_dtype)
     forbidden = _forbidden_indices(src, led, forbidden_pairs)
 
     stats: dict[str, int] = {"source_rows": len(src_rows), "ledger_rows": len(led_rows)}
@@ -98,25 +103,25 @@ def _match(
     src_free = np.ones(len(src_rows), dtype=bool)
     led_free = np.ones(len(led_rows), dtype=bool)
 
-    for rev in groups.find_reversals(src, settings):
-        src_free[rev.reversal] = src_free[rev.original] = False
-        ids = tuple(sorted((src.ids[rev.reversal], src.ids[rev.original])))
-        proposals.append(
-            _proposal(
-                ids,
-                (),
-                "reversal",
-                rev.score,
-                src_rows[rev.reversal].amount + src_rows[rev.original].amount,
-                rev.explanation,
-                rev.ambiguous,
-                settings,
-            )
-        )
+    # Reversals marked as such (camt RvslInd, or a return/storno keyword) first: they
+    # need no GL entry. A pair sharing a reference with opposite amounts but no marker
+    # is only taken from what the GL leaves, below.
+    proposals.extend(_reversals(src, src_rows, src_free, settings, marked=True))
     stats["reversal"] = len(proposals)
 
     proposals.extend(
-        _one_to_one(src, led, vocab, src_free, led_free, tolerance, settings, forbidden, stats)
+        _one_to_one(
+            src,
+            led,
+            vocab,
+            src_free,
+            led_free,
+            tolerance,
+            reference_tolerance,
+            settings,
+            forbidden,
+            stats,
+        )
     )
 
     found = groups.find_groups(
@@ -133,10 +138,14 @@ def _match(
                 g.explanation,
                 g.ambiguous,
                 settings,
+                suggest_only=g.suggest_only,
             )
         )
     stats["one_to_many"] = sum(1 for g in found if g.shape == "one_to_many")
     stats["many_to_one"] = sum(1 for g in found if g.shape == "many_to_one")
+    unmarked = _reversals(src, src_rows, src_free, settings, marked=False)
+    proposals.extend(unmarked)
+    stats["reversal"] += len(unmarked)
 
     proposals.sort(key=lambda p: (p.source_ids, p.ledger_ids))
     stats["proposals"] = len(proposals)
@@ -152,11 +161,64 @@ def _check_unique(rows: list[EntryRow], side: str) -> None:
             raise ValueError(f"duplicate {side} id {a.id!r}")
 
 
+def _reversals(
+    src: candidates.Side,
+    src_rows: list[EntryRow],
+    src_free: np.ndarray,
+    settings: MatchSettings,
+    *,
+    marked: bool,
+) -> list[Proposal]:
+    out = []
+    for rev in groups.find_reversals(src, settings, free=src_free, marked=marked):
+        src_free[rev.reversal] = src_free[rev.original] = False
+        ids = tuple(sorted((src.ids[rev.reversal], src.ids[rev.original])))
+        out.append(
+            _proposal(
+                ids,
+                (),
+                "reversal",
+                rev.score,
+                src_rows[rev.reversal].amount + src_rows[rev.original].amount,
+                rev.explanation,
+                rev.ambiguous,
+                settings,
+            )
+        )
+    return out
+
+
 def _tolerances(rows: list[EntryRow], settings: MatchSettings, *, object_dtype: bool) -> np.ndarray:
     dtype = object if object_dtype else np.int64
     if not settings.amount_tolerance_pct:
         return np.full(len(rows), to_micro(settings.amount_tolerance_abs), dtype=dtype)
     return np.array([tolerance_micro(r.amount, r.currency, settings) for r in rows], dtype=dtype)
+
+
+def _reference_tolerances(
+    rows: list[EntryRow], settings: MatchSettings, *, object_dtype: bool
+) -> np.ndarray:
+    """Per bank row, the fee tolerance of a shared reference (scoring.py, rule 3)."""
+    dtype = object if object_dtype else np.int64
+    if not settings.reference_tolerance_pct or not settings.reference_tolerance_abs:
+        return np.zeros(len(rows), dtype=dtype)
+    return np.array(
+        [reference_tolerance_micro(r.amount, r.currency, settings) for r in rows], dtype=dtype
+    )
+
+
+def _search_tolerances(
+    src: candidates.Side, tolerance: np.ndarray, reference_tolerance: np.ndarray
+) -> np.ndarray:
+    """The widest difference any rule could accept per bank row: what the evidence
+    index is searched with (the scoring then decides which rule admits a pair)."""
+    widest = np.maximum(tolerance, reference_tolerance)
+    explained = np.maximum(
+        src.charges, np.where(src.instructed > 0, np.abs(np.abs(src.amount) - src.instructed), 0)
+    )
+    if widest.dtype == object:
+        explained = explained.astype(object)
+    return np.maximum(widest, explained)
 
 
 def _forbidden_indices(
@@ -178,17 +240,26 @@ def _one_to_one(
     src_free: np.ndarray,
     led_free: np.ndarray,
     tolerance: np.ndarray,
+    reference_tolerance: np.ndarray,
     settings: MatchSettings,
     forbidden: frozenset[tuple[int, int]],
     stats: dict[str, int],
 ) -> list[Proposal]:
     window = settings.date_window_days
     edges = candidates.generate(
-        src, led, vocab, np.flatnonzero(src_free), np.flatnonzero(led_free), tolerance, window
+        src,
+        led,
+        vocab,
+        np.flatnonzero(src_free),
+        np.flatnonzero(led_free),
+        _search_tolerances(src, tolerance, reference_tolerance),
+        window,
     )
     stats["candidate_pairs"] = len(edges.source)
     stats["crowded_sources"] = edges.crowded_sources
-    scored = candidates.score(src, led, vocab, edges, tolerance, window)
+    scored = candidates.score(
+        src, led, vocab, edges, tolerance, window, reference_tolerance=reference_tolerance
+    )
     keep = scored.score >= settings.min_score
     if forbidden:
         codes = scored.source * len(led) + scored.ledger
@@ -199,7 +270,7 @@ def _one_to_one(
     stats["scored_pairs"] = len(scored.source)
 
     result = assign(
-        scored.source, scored.ledger, scored.score, order_key=src.booking[scored.source]
+        scored.source, scored.ledger, weights(scored.score), order_key=src.booking[scored.source]
     )
     stats.update(result.stats)
     out: list[Proposal] = []
@@ -212,9 +283,7 @@ def _one_to_one(
         # In chunks: 16 columns of Python ints for every chosen pair at once would cost
         # hundreds of MB at a million rows.
         part = chosen[start : start + _PROPOSAL_CHUNK]
-        out.extend(
-            _one_to_one_proposals(src, led, vocab, scored, part, ambiguous, tolerance, threshold)
-        )
+        out.extend(_one_to_one_proposals(src, led, vocab, scored, part, ambiguous, threshold))
     stats["one_to_one"] = len(out)
     return out
 
@@ -226,7 +295,6 @@ def _one_to_one_proposals(
     scored: candidates.ScoredEdges,
     chosen: np.ndarray,
     ambiguous: set[int],
-    tolerance: np.ndarray,
     threshold: int,
 ) -> list[Proposal]:
     out: list[Proposal] = []
@@ -235,7 +303,6 @@ def _one_to_one_proposals(
     columns = zip(
         chosen.tolist(),
         *(getattr(scored, f)[chosen].tolist() for f in _PROPOSAL_COLUMNS),
-        tolerance[scored.source[chosen]].tolist(),
         strict=True,
     )
     for (
@@ -249,12 +316,13 @@ def _one_to_one_proposals(
         via,
         ref_pts,
         ref_key,
+        basis,
+        tol,
         cp_raw,
         cp_kind,
         ratio,
         desc_pts,
         desc_ratio,
-        tol,
     ) in columns:
         s_row, l_row = src.rows[s], led.rows[lg]
         cp_note = notes.get((cp_kind, ratio)) or _counterparty_note(cp_kind, ratio)
@@ -270,6 +338,8 @@ def _one_to_one_proposals(
                 days=days,
                 via_value_date=via,
                 ev=Evidence(ref_pts, key_text, cp_raw, cp_note, desc_pts, desc_ratio),
+                amount_basis=basis,
+                explained=int(src.charges[s] if basis == BASIS_CHARGES else src.instructed[s]),
             )
         else:
             zero = zeros.get(difference.adjusted())  # (a zero is falsy: no `or` here)
@@ -303,6 +373,8 @@ _PROPOSAL_COLUMNS = (
     "via_value",
     "reference_points",
     "reference_key",
+    "amount_basis",
+    "amount_tolerance",
     "counterparty_raw",
     "counterparty_kind",
     "name_ratio",
@@ -342,6 +414,8 @@ def _proposal(
     explanation: tuple[Criterion, ...],
     ambiguous: bool,
     settings: MatchSettings,
+    *,
+    suggest_only: bool = False,
 ) -> Proposal:
     return Proposal(
         source_ids=tuple(sorted(source_ids)),
@@ -351,5 +425,8 @@ def _proposal(
         difference=difference,
         explanation=explanation,
         ambiguous=ambiguous,
-        auto_accept=score >= settings.auto_accept_threshold and not ambiguous and difference == 0,
+        auto_accept=score >= settings.auto_accept_threshold
+        and not ambiguous
+        and not suggest_only
+        and difference == 0,
     )

@@ -86,6 +86,8 @@ _SOURCE_FIELDS = (
     ("description", "text"),
     ("is_reversal", "bool"),
     ("details", "jsonb"),
+    ("bank_transaction_code", "varchar"),
+    ("batch_count", "int4"),
 )
 _LEDGER_FIELDS = (
     ("id", "text"),
@@ -146,13 +148,15 @@ def _source_rows(run: Run) -> list[EntryRow]:
                 counterparty_iban=e[10],
                 description=e[11],
                 is_reversal=e[12],
-                details=_details(e[13]),
+                details=_details(e[13], currency=e[2]),
+                booking_text=e[14],
+                batch_count=e[15],
             )
         )
     return rows
 
 
-def _details(raw: list[dict[str, Any]] | None) -> tuple[Any, ...]:
+def _details(raw: list[dict[str, Any]] | None, *, currency: str) -> tuple[Any, ...]:
     if not raw:
         return ()
     from reconciliation.matching.types import DetailRow
@@ -163,6 +167,11 @@ def _details(raw: list[dict[str, Any]] | None) -> tuple[Any, ...]:
             str(d[k]) for k in ("end_to_end_id", "creditor_reference", "instruction_id") if d.get(k)
         )
         amount = d.get("amount")
+        charges = d.get("charges")
+        instructed = d.get("instructed_amount")
+        # An instructed amount in another currency (a card payment abroad) explains nothing
+        # about the difference to a GL amount in the entry's currency.
+        same_currency = d.get("instructed_currency") in (None, currency)
         out.append(
             DetailRow(
                 amount=Decimal(amount) if amount is not None else None,
@@ -170,6 +179,10 @@ def _details(raw: list[dict[str, Any]] | None) -> tuple[Any, ...]:
                 counterparty_name=d.get("counterparty_name") or "",
                 counterparty_iban=d.get("counterparty_iban") or "",
                 remittance=d.get("remittance") or "",
+                charges=Decimal(charges) if charges is not None else None,
+                instructed_amount=Decimal(instructed)
+                if instructed is not None and same_currency
+                else None,
             )
         )
     return tuple(out)

@@ -20,8 +20,8 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -655,7 +655,7 @@ class _EntryWriter:
             (entry.bank_transaction_code or "")[:64],
             entry.is_reversal,
             entry.batch_count,
-            _details_json(entry.details) if entry.details else "[]",
+            _details_json(entry.details, charges=entry.charges) if entry.details else "[]",
             self.account_key,
             f"{base.hex()}:{occurrence}",
             SourceEntryMatchStatus.UNMATCHED.value,
@@ -775,7 +775,12 @@ class _EntryCopy:
 _DETAIL_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _details_json(details: Iterable[Any]) -> str:
+def _details_json(details: Sequence[Any], *, charges: Decimal | None = None) -> str:
+    """The details as JSON. The charges a bank reports on an entry of one payment are
+    that payment's (the matcher explains a fee difference with them): a sole detail
+    without charges of its own carries the entry's."""
+    if charges is not None and len(details) == 1 and details[0].charges is None:
+        details = [replace(details[0], charges=charges)]
     out = []
     for detail in details:
         names = _DETAIL_FIELDS.get(type(detail))
