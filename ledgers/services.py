@@ -136,6 +136,67 @@ def ledger_create(
     return ledger
 
 
+# Settings a ledger update may change, with how to compare and record them.
+LEDGER_SETTINGS: tuple[str, ...] = (
+    "date_window_days",
+    "amount_tolerance_abs",
+    "amount_tolerance_pct",
+    "reference_tolerance_abs",
+    "reference_tolerance_pct",
+    "reference_window_days",
+    "auto_accept_threshold",
+)
+
+
+@transaction.atomic
+def ledger_update(*, ledger: Ledger, actor: AbstractBaseUser | None, **changes: Any) -> Ledger:
+    """Rename a ledger or change its matching settings (`LEDGER_SETTINGS`).
+
+    Only the fields given change; the audit event records each changed field before and
+    after (money and percentages as decimal strings). A new name taken by another ledger
+    of the organization is a Conflict `duplicate`. Runs matched already keep their
+    matches: the settings apply to the next auto-match.
+    """
+    unknown = sorted(set(changes) - {"name", *LEDGER_SETTINGS})
+    if unknown:
+        raise Invalid(f"Unknown ledger fields: {', '.join(unknown)}.", attr=unknown[0])
+    ledger = Ledger.objects.select_for_update().get(pk=ledger.pk)
+    name = changes.get("name")
+    if (
+        name is not None
+        and name != ledger.name
+        and Ledger.objects.filter(organization_id=ledger.organization_id, name=name).exists()
+    ):
+        raise Conflict(f"A ledger named {name!r} exists already.", code="duplicate", attr="name")
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for field, value in changes.items():
+        current = getattr(ledger, field)
+        if current != value:
+            before[field] = _audit_value(current)
+            after[field] = _audit_value(value)
+            setattr(ledger, field, value)
+    if after:
+        ledger.save(update_fields=list(after))
+        audit_event_record(
+            actor=actor,
+            organization_id=ledger.organization_id,
+            action="ledger.updated",
+            subject_type="ledger",
+            subject_id=ledger.pk,
+            ledger_id=ledger.pk,
+            before=before,
+            after=after,
+        )
+    return ledger
+
+
+def _audit_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return value
+
+
 @transaction.atomic
 def account_create(
     *,

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledgers.api.fields import AmountField, StrictFieldsMixin
+from ledgers.api.serializers import LedgerSettingsInputSerializer
 from reconciliation.choices import (
     CloseReason,
     DiscrepancyStatus,
@@ -18,18 +19,8 @@ from reconciliation.choices import (
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile
 
 
-class RunMatchSettingsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
-    date_window_days = serializers.IntegerField(min_value=0, max_value=60, required=False)
-    amount_tolerance_abs = AmountField(required=False)
-    amount_tolerance_pct = serializers.DecimalField(
-        max_digits=7, decimal_places=4, min_value=0, max_value=100, required=False
-    )
-    auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
-
-    def validate_amount_tolerance_abs(self, value: Any) -> Any:
-        if value < 0:
-            raise serializers.ValidationError("Must not be negative.")
-        return value
+class RunMatchSettingsSerializer(LedgerSettingsInputSerializer):
+    """A run's overrides of its ledger's matching settings (same fields and meaning)."""
 
 
 class RunCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):

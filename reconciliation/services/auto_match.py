@@ -63,11 +63,15 @@ def run_match_settings(run: Run) -> MatchSettings:
         "date_window_days": ledger.date_window_days,
         "amount_tolerance_abs": Decimal(ledger.amount_tolerance_abs),
         "amount_tolerance_pct": Decimal(ledger.amount_tolerance_pct),
+        "reference_tolerance_abs": Decimal(ledger.reference_tolerance_abs),
+        "reference_tolerance_pct": Decimal(ledger.reference_tolerance_pct),
+        "reference_window_days": ledger.reference_window_days,
         "auto_accept_threshold": ledger.auto_accept_threshold,
     }
     for name, value in (run.match_settings or {}).items():
         if name in values and value is not None:
-            values[name] = Decimal(str(value)) if name.startswith("amount_") else int(value)
+            decimal = name.endswith(("_abs", "_pct"))
+            values[name] = Decimal(str(value)) if decimal else int(value)
     return MatchSettings(**values)
 
 
