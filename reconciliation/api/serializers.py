@@ -115,6 +115,11 @@ class StatementSerializer(serializers.Serializer[Any]):
     index = serializers.IntegerField()
     statement_id = serializers.CharField()
     account = serializers.CharField(source="account_key")
+    account_id = serializers.UUIDField(
+        allow_null=True,
+        help_text="The ledger's account the statement was imported into (runs bound to "
+        "an account); null for a run without one.",
+    )
     currency = serializers.CharField()
     electronic_sequence = serializers.IntegerField(allow_null=True)
     legal_sequence = serializers.IntegerField(allow_null=True)
@@ -166,9 +171,23 @@ class SourceUploadInputSerializer(serializers.Serializer[Any]):
     allow_duplicate = serializers.BooleanField(required=False, default=False)
 
 
+class StatementImportSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField()
+    statement_id = serializers.CharField()
+    account_iban = serializers.CharField(allow_null=True)
+    account_id = serializers.UUIDField(allow_null=True)
+    imported = serializers.IntegerField()
+
+
 class SourceUploadResultSerializer(serializers.Serializer[Any]):
     source_file = serializers.DictField(child=serializers.CharField())
     imported = serializers.IntegerField()
+    statements = StatementImportSerializer(
+        many=True,
+        help_text="Per statement of the file: the account it went into and its entries. "
+        "In a run bound to an account, a statement of another account of the same ledger "
+        "goes into that account.",
+    )
     skipped_duplicates = serializers.IntegerField()
     skipped = serializers.IntegerField()
     format = serializers.CharField()

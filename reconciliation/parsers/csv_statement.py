@@ -16,6 +16,7 @@ data but cannot be read is a ParseError naming its physical line.
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Iterator
 from itertools import chain
@@ -68,6 +69,7 @@ SAMPLE_CHARS: Final = 64 * 1024
 DECISION_ROWS: Final = 50_000
 MAX_WARNINGS: Final = 1000
 _QUOTE: Final = '"'
+_IBAN: Final = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 
 
 def read_csv_statement(
@@ -136,6 +138,10 @@ class CsvStatementReader:
         self._stated = StatedFacts()
         for _, row in preamble:
             self._stated.read_line(row)
+        # The account the preamble names, known before any row is read (the import routes
+        # the entries by it); an account column's value is only final at the end.
+        compact = "".join((self._stated.account or "").split()).upper()
+        self.account_iban_hint = compact if _IBAN.fullmatch(compact) else None
         self._decide()
 
     # --- set-up --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from reconciliation.choices import (
 )
 from reconciliation.matching.types import Criterion, EntryRow, MatchSettings, Proposal
 from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink, Run, SourceEntry
+from reconciliation.selectors import run_account_ids
 from reconciliation.services.runs import run_audit, run_validate_open
 
 logger = logging.getLogger(__name__)
@@ -192,20 +193,41 @@ def _details(raw: list[dict[str, Any]] | None, *, currency: str) -> tuple[Any, .
     return tuple(out)
 
 
-def _ledger_rows(run: Run, *, first: dt.date, last: dt.date, window: int) -> list[EntryRow]:
+def _sources_by_account(
+    run: Run, sources: list[EntryRow], accounts: list[uuid.UUID]
+) -> dict[uuid.UUID, list[EntryRow]]:
+    """The free bank rows of a run over several accounts, by the account their statement
+    went into (an entry without one belongs to the run's own account)."""
+    account_of = dict(
+        SourceEntry.objects.filter(run=run, statement__account__isnull=False).values_list(
+            "id", "statement__account_id"
+        )
+    )
+    out: dict[uuid.UUID, list[EntryRow]] = {}
+    for row in sources:
+        account_id = account_of.get(uuid.UUID(row.id), run.account_id)
+        if account_id in accounts:
+            out.setdefault(account_id, []).append(row)
+    return out
+
+
+def _ledger_rows(
+    run: Run, *, first: dt.date, last: dt.date, window: int, account: uuid.UUID | None = None
+) -> list[EntryRow]:
     """Free GL entries of the run's ledger (and account) near the statement's dates.
 
     The date bound keeps a ledger's years of history out of memory; it is wider than the
-    matching window so value-date candidates are not lost.
+    matching window (business days: 5 of them span 7 calendar days) so value-date
+    candidates are not lost.
     """
-    margin = dt.timedelta(days=window + 7)
+    margin = dt.timedelta(days=window * 7 // 5 + 9)
     qs = LedgerEntry.objects.filter(
         ledger_id=run.ledger_id, booking_date__gte=first - margin, booking_date__lte=last + margin
     ).exclude(
         Exists(MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True))
     )
-    if run.account_id:
-        qs = qs.filter(account_id=run.account_id)
+    if account is not None or run.account_id:
+        qs = qs.filter(account_id=account or run.account_id)
     rows = []
     for e in _stream(qs, _LEDGER_FIELDS):
         rows.append(
@@ -477,18 +499,36 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchRe
             first=Min("booking_date"), last=Max("booking_date")
         )
         match_settings = run_match_settings(run)
-        ledger_rows = _ledger_rows(
-            run, first=span["first"], last=span["last"], window=match_settings.date_window_days
-        )
-        result = engine_match(
-            source=sources,
-            ledger=ledger_rows,
-            settings=match_settings,
-            forbidden_pairs=_forbidden_pairs(run),
-        )
+        reach = max(match_settings.date_window_days, match_settings.reference_window_days)
+        forbidden = _forbidden_pairs(run)
+        accounts = run_account_ids(run=run)
+        if len(accounts) <= 1:
+            ledger_rows = _ledger_rows(run, first=span["first"], last=span["last"], window=reach)
+            proposals = engine_match(
+                source=sources,
+                ledger=ledger_rows,
+                settings=match_settings,
+                forbidden_pairs=forbidden,
+            ).proposals
+        else:
+            # Statements of several accounts: each account's entries against its own GL
+            # entries (a transfer between two accounts is no match).
+            ledger_rows, proposals = [], ()
+            parts = _sources_by_account(run, sources, accounts)
+            for account_id in accounts:
+                part_ledger = _ledger_rows(
+                    run, first=span["first"], last=span["last"], window=reach, account=account_id
+                )
+                ledger_rows.extend(part_ledger)
+                proposals += engine_match(
+                    source=parts.get(account_id, []),
+                    ledger=part_ledger,
+                    settings=match_settings,
+                    forbidden_pairs=forbidden,
+                ).proposals
         suggested, accepted, accepted_sources, accepted_ledgers = _persist(
             run=run,
-            proposals=result.proposals,
+            proposals=proposals,
             sources={r.id: r for r in sources},
             ledgers={r.id: r for r in ledger_rows},
         )
