@@ -187,9 +187,14 @@ class Side:
 
 
 def prepare_side(
-    rows: Sequence[EntryRow], currency_codes: dict[str, int], vocab: Vocabulary
+    rows: Sequence[EntryRow],
+    currency_codes: dict[str, int],
+    vocab: Vocabulary,
+    *,
+    bank: bool = True,
 ) -> Side:
-    """Column arrays and evidence ids of rows already sorted by id."""
+    """Column arrays and evidence ids of rows already sorted by id (`bank`: the source
+    side, whose batch flags and explained amounts the scoring uses)."""
     n = len(rows)
     try:
         amount = np.fromiter((to_micro(r.amount) for r in rows), np.int64, n)
@@ -221,9 +226,9 @@ def prepare_side(
     explained: list[tuple[int, int, int]] = []  # (row, charges, instructed)
     batches: list[int] = []
     for index, row in enumerate(rows):
-        if is_batch(row):
+        if bank and is_batch(row):
             batches.append(index)
-        if row.details or row.charges is not None or row.instructed_amount is not None:
+        if bank and (row.details or row.charges is not None or row.instructed_amount is not None):
             charges, instructed = amount_evidence(row)
             if charges or instructed:
                 explained.append((index, charges, instructed))

@@ -1291,8 +1291,14 @@ def find_reversals(
     amounts = src.amount
     currency = src.currency
     if marked:
-        markers = [reversal_marker(r) for r in rows] if n else []
-        is_reversal = np.fromiter((m is not None for m in markers), bool, n) & available
+        # Only a row whose opposite amount occurs can pair: the text is read for those.
+        markers: list[str | None] = [None] * n
+        is_reversal = np.zeros(n, dtype=bool)
+        if n:
+            maybe = available & (amounts != 0) & np.isin(amounts, -amounts[available])
+            for i in np.flatnonzero(maybe).tolist():
+                markers[i] = reversal_marker(rows[i])
+                is_reversal[i] = markers[i] is not None
     else:
         markers = [None] * n
         # Only rows whose opposite amount is also free can pair at all.
