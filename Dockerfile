@@ -8,7 +8,10 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --no-dev --no-install-project
 COPY . .
-RUN mkdir -p var && SECRET_KEY=build python manage.py collectstatic --noinput
+# Production settings refuse to load without a secret and a database URL; collectstatic
+# uses neither, so placeholders do.
+RUN mkdir -p var && SECRET_KEY=build DATABASE_URL=postgres://build@localhost/build \
+    python manage.py collectstatic --noinput
 RUN useradd --system --home /app app && chown -R app /app/var
 USER app
 EXPOSE 8000

@@ -7,16 +7,19 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := $(UV) run --frozen python
 PYTEST_ARGS ?=
 
-.PHONY: help install run worker beat test lint format bench bench-quick loadtest schema
+.PHONY: help install run db-stop worker beat test lint format bench bench-quick loadtest schema fuzz
 
 # `make loadtest DURATION=600` is the full 10-minute run of issue #8.
 DURATION ?= 60
 
 help:
-	@echo "make run    - install, migrate, load demo data, serve API + admin on $(HOST):$(PORT)"
-	@echo "make test   - the test suite (PostgreSQL when reachable, else SQLite)"
+	@echo "make run    - install, start PostgreSQL (embedded unless DATABASE_URL), migrate,"
+	@echo "              load demo data, serve API + admin on $(HOST):$(PORT)"
+	@echo "make test   - the test suite (DATABASE_URL, else 127.0.0.1:5432, else embedded)"
+	@echo "make db-stop - stop the embedded PostgreSQL of make run if it is still running"
 	@echo "make worker - a Celery worker (needs REDIS_URL)"
 	@echo "make lint   - ruff check + format check"
+	@echo "make fuzz   - schemathesis over every API operation, FUZZ_EXAMPLES (100) per operation"
 	@echo "make bench  - the benchmark scenarios, written to var/bench.json"
 	@echo "make bench-quick - the same scenarios at 10,000 rows (about a minute)"
 	@echo "make loadtest - 60 s locust load test against gunicorn + PostgreSQL on loopback"
@@ -28,15 +31,19 @@ install:
 	@mkdir -p var
 
 run: install
-	$(PYTHON) manage.py migrate --noinput
-	$(PYTHON) manage.py load_demo --host $(HOST) --port $(PORT)
-	$(PYTHON) manage.py runserver --noreload $(HOST):$(PORT)
+	@HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
+
+db-stop:
+	@$(PYTHON) -m config.embedded_db stop
+
+# Commands that need the database get DATABASE_URL, else the embedded server (with_db.sh).
+WITH_DB := bash scripts/with_db.sh
 
 worker: install
-	$(UV) run --frozen celery -A config worker --loglevel=INFO --concurrency=2
+	$(WITH_DB) $(UV) run --frozen celery -A config worker --loglevel=INFO --concurrency=2
 
 beat: install
-	$(UV) run --frozen celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule
+	$(WITH_DB) $(UV) run --frozen celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 test: install
 	@bash scripts/test.sh $(PYTEST_ARGS)
@@ -49,19 +56,27 @@ format: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
+# The suite runs the fuzzer briefly and deterministically; this is the long, randomly seeded
+# pass (FUZZ_SEED=<n> replays one). Same test database rules as `make test`.
+FUZZ_EXAMPLES ?= 100
+FUZZ_SEED ?= random
+fuzz: install
+	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) bash scripts/test.sh -q -p no:randomly \
+		$$( [ "$(FUZZ_SEED)" = random ] || echo --hypothesis-seed=$(FUZZ_SEED) ) tests/test_fuzz_schema.py
+
 schema: install
 	$(PYTHON) manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
 
 # `benchmark --output` appends, so each `make bench` starts a fresh file.
 bench: install
 	@mkdir -p var && rm -f var/bench.json
-	$(PYTHON) manage.py benchmark --scenario all --output var/bench.json
+	$(WITH_DB) $(PYTHON) manage.py benchmark --scenario all --output var/bench.json
 
 # The same scenarios at 10,000 rows: a minute, for checking a change before the full run.
 bench-quick: install
-	$(PYTHON) manage.py benchmark --scenario all --rows 10000
+	$(WITH_DB) $(PYTHON) manage.py benchmark --scenario all --rows 10000
 
-# 60 s of mixed reads and writes at ~50 req/s against gunicorn + PostgreSQL on 127.0.0.1.
+# 60 s of mixed reads and writes at ~50 req/s against gunicorn + a local PostgreSQL
+# (DATABASE_URL, else the embedded server's recon_load database).
 loadtest: install
-	@[ -n "$$DATABASE_URL" ] || createdb -h 127.0.0.1 -U postgres recon_load 2>/dev/null || true
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/recon_load} bash reconciliation/benchmarks/loadtest.sh $(DURATION)
+	DB_NAME=recon_load $(WITH_DB) bash benchmarks/loadtest.sh $(DURATION)

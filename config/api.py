@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import logging
 from collections import OrderedDict
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.db.models import ForeignObject, Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found
 from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.handler import exception_handler as standardized_handler
 from rest_framework import exceptions, pagination
@@ -25,7 +31,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import set_rollback
 
-from ledgers.exceptions import DomainError
+from ledgers.api.fields import RequestTooLarge
+from ledgers.exceptions import DomainError, Invalid
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,12 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+class TooManyFields(exceptions.APIException):
+    status_code = 400
+    default_detail = "The request has too many form fields or files."
+    default_code = "too_many_fields"
+
+
 class DomainExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         # A lost database connection is infrastructure, not a bug in the request: 503, and the
@@ -63,6 +76,12 @@ class DomainExceptionHandler(ExceptionHandler):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Django's own body limits (DRF reads JSON through request.body; multipart fields and
+    # counts) are the client's doing: 413/400 in the shape, not the 500 of an unknown error.
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = TooManyFields()
     if isinstance(exc, DomainError):
         set_rollback()
         extra = {key: _jsonable(value) for key, value in exc.extra.items()}
@@ -75,7 +94,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
         # IntegrityError & co. that escaped a service are bugs; still answer the shape.
         logger.exception("unexpected database error")
-    return standardized_handler(exc, context)  # type: ignore[arg-type]
+    response = standardized_handler(exc, context)  # type: ignore[arg-type]
+    if response is not None and isinstance(response.data, dict):
+        # A bulk body's errors name the item by index (`0`, `3.amount` is already text):
+        # attr is a string or null everywhere, as the schema says.
+        for error in response.data.get("errors", []):
+            if error.get("attr") is not None and not isinstance(error["attr"], str):
+                error["attr"] = str(error["attr"])
+    return response
 
 
 def _jsonable(value: Any) -> Any:
@@ -88,8 +114,18 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """Django-level 404 (no route matched, e.g. a malformed UUID segment) in the API shape."""
+def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django-level 404 (no route matched, e.g. a malformed UUID segment): the API shape
+    under /v1/, Django's page elsewhere (the admin is HTML)."""
+    if not request.path.startswith("/v1/"):
+        return page_not_found(request, exception or Http404())
+    return api_not_found(request)
+
+
+@csrf_exempt  # it changes nothing; a CSRF 403 page here would hide the 404
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The last /v1/ route: any path no API route matched (`/v1/ledgers//entries`) is a
+    JSON 404 in the error shape, with DEBUG on as well as off."""
     return JsonResponse(error_body(status=404, code="not_found", detail="Not found."), status=404)
 
 
@@ -99,8 +135,17 @@ def json_500(request: HttpRequest) -> JsonResponse:
     )
 
 
+# PostgreSQL's OFFSET is a bigint; a larger number would be a database error, not a page.
+MAX_OFFSET = 2**63 - 1
+MAX_CURSOR_LENGTH = 1024
+
+
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
-    """`limit` (default 50, max 500) and `offset`, the GetAll-compatible list shape."""
+    """`limit` (default 50, 1 to 500) and `offset`, the GetAll-compatible list shape.
+
+    Out-of-range values are a 400 naming the parameter, as the schema says (minimum and
+    maximum), rather than silently clamped.
+    """
 
     default_limit = 50
     max_limit = 500
@@ -109,29 +154,34 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
         raw = request.query_params.get(self.limit_query_param)
         if raw is None:
             return self.default_limit
-        try:
-            value = int(raw)
-        except ValueError:
-            raise exceptions.ValidationError(
-                {"limit": ["A positive integer is required."]}
-            ) from None
-        if value < 1:
-            raise exceptions.ValidationError({"limit": ["A positive integer is required."]})
-        return min(value, self.max_limit)
+        return _bounded_int(raw, name="limit", low=1, high=self.max_limit)
 
     def get_offset(self, request: Request) -> int:
         raw = request.query_params.get(self.offset_query_param)
         if raw is None:
             return 0
-        try:
-            value = int(raw)
-        except ValueError:
-            raise exceptions.ValidationError(
-                {"offset": ["A non-negative integer is required."]}
-            ) from None
-        if value < 0:
-            raise exceptions.ValidationError({"offset": ["A non-negative integer is required."]})
-        return value
+        return _bounded_int(raw, name="offset", low=0, high=MAX_OFFSET)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        bounds = {
+            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit, "default": 50},
+            self.offset_query_param: {"minimum": 0, "maximum": MAX_OFFSET},
+        }
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+def _bounded_int(raw: str, *, name: str, low: int, high: int) -> int:
+    message = f"An integer from {low} to {high} is required."
+    # str.isdigit alone accepts "²" and other Unicode digits that int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
+        raise exceptions.ValidationError({name: [message]})
+    value = int(raw)
+    if not low <= value <= high:
+        raise exceptions.ValidationError({name: [message]})
+    return value
 
 
 class KeysetPagination(LimitOffsetPagination):
@@ -141,6 +191,8 @@ class KeysetPagination(LimitOffsetPagination):
     use this: page 10,000 through a cursor costs what page 1 costs, because the database
     seeks the index instead of counting and skipping. With a cursor, `count` is omitted.
     The view declares `keyset_fields`, e.g. ("booking_date", "id"); every field ascending.
+    A cursor is opaque to clients but not trusted: each value is parsed as its column's
+    type before it reaches SQL, so a forged one is a 400 on `cursor`, never a 500.
     """
 
     cursor_query_param = "cursor"
@@ -158,20 +210,28 @@ class KeysetPagination(LimitOffsetPagination):
         self.limit = self.get_limit(request)
         ordered = queryset.order_by(*self.keyset_fields)
         if raw_cursor:
-            ordered = ordered.filter(self._after(self._decode(raw_cursor)))
+            ordered = ordered.filter(self._after(self._decode(raw_cursor, queryset.model)))
         rows = list(ordered[: self.limit + 1])
         self.has_more = len(rows) > self.limit
         self.page_rows = rows[: self.limit]
         return self.page_rows
 
-    def _decode(self, raw: str) -> list[str]:
+    def _decode(self, raw: str, model: type[Model]) -> list[Any]:
         try:
-            values = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
-        if not isinstance(values, list) or len(values) != len(self.keyset_fields):
-            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
-        return [str(v) for v in values]
+            if len(raw) > MAX_CURSOR_LENGTH:
+                raise ValueError("cursor too long")
+            padded = raw.encode("ascii") + b"=" * (-len(raw) % 4)
+            values = json.loads(base64.urlsafe_b64decode(padded))
+            if not isinstance(values, list) or len(values) != len(self.keyset_fields):
+                raise ValueError("wrong shape")
+            return [
+                _cursor_value(model, name, value)
+                for name, value in zip(self.keyset_fields, values, strict=True)
+            ]
+        except (ValueError, TypeError, OverflowError, binascii.Error, DjangoValidationError):
+            # A client error rather than a validation error: any string fits the schema
+            # (cursors are opaque), only the server can tell one it did not issue.
+            raise Invalid("Invalid cursor.", attr="cursor") from None
 
     def _encode(self, row: Any) -> str:
         values = [str(_attr_path(row, name)) for name in self.keyset_fields]
@@ -217,6 +277,25 @@ class KeysetPagination(LimitOffsetPagination):
         ]
 
 
+def _cursor_value(model: type[Model], path: str, value: Any) -> Any:
+    """`value` as the Python type of the column `path` (`booking_date`, `id`, `run__id`)."""
+    if not isinstance(value, str):
+        raise TypeError("cursor values are strings")
+    field: Any = None
+    for part in path.split("__"):
+        field = model._meta.get_field(part)
+        model = field.related_model or model
+    if isinstance(field, ForeignObject):
+        field = field.target_field
+    parsed = field.to_python(value)
+    if isinstance(parsed, datetime.datetime):
+        if timezone.is_naive(parsed):
+            raise ValueError("naive datetime in cursor")
+        # PostgreSQL refuses offsets beyond +-15:59; the column compares in UTC anyway.
+        parsed = parsed.astimezone(datetime.UTC)
+    return parsed
+
+
 def _attr_path(obj: Any, name: str) -> Any:
     for part in name.split("__"):
         obj = getattr(obj, part)
@@ -231,19 +310,20 @@ class StrictOrderingFilter(OrderingFilter):
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)
-        if not params:
+        if params is None:
             ordering = self.get_default_ordering(view)
         else:
-            fields = [param.strip() for param in params.split(",") if param.strip()]
+            fields = params.split(",")
             valid = {
                 item[0] for item in self.get_valid_fields(queryset, view, {"request": request})
             }
-            bad = [field for field in fields if field.lstrip("-") not in valid]
+            # As strict as the schema's pattern: no blanks, spaces or empty entries.
+            bad = [field for field in fields if field.removeprefix("-") not in valid]
             if bad:
                 raise exceptions.ValidationError(
                     {
                         "ordering": [
-                            f"Unknown ordering field(s): {', '.join(bad)}. "
+                            f"Unknown ordering field(s): {', '.join(map(repr, bad))}. "
                             f"Allowed: {', '.join(sorted(valid))}."
                         ]
                     }
@@ -255,3 +335,19 @@ class StrictOrderingFilter(OrderingFilter):
         if not any(field.lstrip("-") in {"id", "pk"} for field in ordering):
             ordering.append("id")
         return ordering
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """The allowed fields as a pattern (`-created_at,status`): the schema then refuses
+        what the server refuses."""
+        parameters = super().get_schema_operation_parameters(view)
+        fields = [f for f in getattr(view, "ordering_fields", None) or [] if f != "__all__"]
+        if fields:
+            names = "|".join(sorted(fields, key=len, reverse=True))
+            for parameter in parameters:
+                parameter["schema"]["pattern"] = rf"^-?({names})(,-?({names}))*$"
+                parameter["description"] = (
+                    "Sort by these fields, comma-separated; `-` for descending: "
+                    + ", ".join(fields)
+                    + "."
+                )
+        return parameters

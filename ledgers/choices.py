@@ -23,3 +23,8 @@ class ReconciliationStatus(models.TextChoices):
 class IdempotencyState(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     DONE = "done", "Done"
+
+
+class LoginThrottleScope(models.TextChoices):
+    USERNAME = "username", "Username"
+    ADDRESS = "address", "Client address"

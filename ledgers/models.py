@@ -11,6 +11,8 @@
 - `AuditEvent` is append-only and keeps plain ids (not foreign keys) for what it describes,
   so the record of a deleted run survives its run.
 - `IdempotencyRecord` stores the first response to a keyed request for replay.
+- `ApiToken` holds API credentials as SHA-256 hashes with an expiry; `LoginThrottle`
+  counts failed logins per username and per client address for every process at once.
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from ledgers import ids
-from ledgers.choices import IdempotencyState, MembershipRole, ReconciliationStatus
+from ledgers.choices import (
+    IdempotencyState,
+    LoginThrottleScope,
+    MembershipRole,
+    ReconciliationStatus,
+)
 from ledgers.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 CURRENCY_REGEX = r"^[A-Z]{3}$"
@@ -129,6 +137,11 @@ class Account(models.Model):
     code = models.CharField(max_length=64)
     currency = models.CharField(max_length=3)
     iban = models.CharField(max_length=34, blank=True, default="")
+    # The book balance before the first GL entry the service holds (the balance carried
+    # in from the previous system or period): book balance at T = opening_balance + the
+    # account's GL entries dated opening_balance_date..T (all up to T when no date).
+    opening_balance = amount_field(default=0)
+    opening_balance_date = models.DateField(null=True, blank=True)
     # A CSV column mapping saved from an upload, reused for the next file of this account.
     csv_mapping = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -255,3 +268,61 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id}:{self.key}"
+
+
+class ApiToken(models.Model):
+    """An API credential. Only the SHA-256 of the key is stored: a copy of the database
+    does not log anyone in. A user holds any number (one per login or minted client), each
+    with its own expiry, and revoking one leaves the others working."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The first characters of the key, so a person can tell their tokens apart.
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    # Written at most once per API_TOKEN_LAST_USED_RESOLUTION, not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"], name="api_token_user_expiry")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="api_token_expiry_after"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"
+
+
+class LoginThrottle(models.Model):
+    """Failed logins per username and per client address, shared by every web process.
+
+    `key` is a SHA-256 (of the username as typed, or of the address / IPv6 /64), so the
+    table never holds what someone typed into the username field, which is sometimes a
+    password. A row is a counter with a lock: `locked_until` is set once `failures`
+    reaches the threshold and grows exponentially with each further failure.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=16, choices=LoginThrottleScope.choices)
+    key = models.CharField(max_length=64)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="login_throttle_unique"),
+            models.CheckConstraint(
+                condition=Q(scope__in=LoginThrottleScope.values), name="login_throttle_scope_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key[:12]} ({self.failures})"

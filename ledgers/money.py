@@ -194,6 +194,9 @@ MINOR_UNITS: Final[dict[str, int]] = {
 }
 
 
+CURRENCY_CODES: Final[tuple[str, ...]] = tuple(sorted(MINOR_UNITS))
+
+
 class AmountError(ValueError):
     """The text is not a usable amount (not a number, infinite, too precise, too large)."""
 

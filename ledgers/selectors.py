@@ -34,6 +34,11 @@ def organization_ids(user: UserLike) -> list[uuid.UUID]:
     return list(user_roles(user))
 
 
+def organizations_with_role(user: UserLike, role: str) -> list[uuid.UUID]:
+    """Organizations where the user's role is at least `role`."""
+    return [org for org, have in user_roles(user).items() if ROLE_RANK[have] >= ROLE_RANK[role]]
+
+
 def require_role(*, user: UserLike, organization_id: uuid.UUID, role: str) -> None:
     """Forbidden unless the user's role in the organization is at least `role`.
 
@@ -126,3 +131,10 @@ def audit_event_list(*, user: UserLike) -> QuerySet[AuditEvent]:
 
 def ledger_entries_visible_q(user: UserLike) -> Q:
     return Q(ledger__organization_id__in=organization_ids(user))
+
+
+def user_id_for(*, username: str) -> Any:
+    """The id of the user with this username, or None (failed-login logs name real users)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()

@@ -12,12 +12,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
 
 from ledgers.choices import MembershipRole
-from ledgers.exceptions import Conflict, Invalid
+from ledgers.exceptions import Conflict, Forbidden, Invalid
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry, Membership, Organization
-from ledgers.money import format_amount, is_known_currency
+from ledgers.money import format_amount, has_excess_precision, is_known_currency, minor_units
+from ledgers.tokens import api_token_issue
 
 User = get_user_model()
 
@@ -68,8 +68,19 @@ def iban_is_valid(iban: str) -> bool:
 
 
 @transaction.atomic
-def organization_create(*, name: str) -> Organization:
-    return Organization.objects.create(name=name)
+def organization_create(*, name: str, actor: AbstractBaseUser | None = None) -> Organization:
+    if Organization.objects.filter(name=name).exists():
+        raise Conflict(f"An organization named {name!r} exists already.", attr="name")
+    organization = Organization.objects.create(name=name)
+    audit_event_record(
+        actor=actor,
+        organization_id=organization.pk,
+        action="organization.created",
+        subject_type="organization",
+        subject_id=organization.pk,
+        after={"name": name},
+    )
+    return organization
 
 
 @transaction.atomic
@@ -85,16 +96,12 @@ def membership_set(*, user: AbstractBaseUser, organization: Organization, role: 
     return membership
 
 
-def token_for(*, user: AbstractBaseUser) -> str:
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
-
-
 @transaction.atomic
 def user_setup(
     *, username: str, organization_name: str, role: str, password: str | None, staff: bool
 ) -> tuple[AbstractBaseUser, Organization, str]:
-    """Create or update a user, its organization and role; return the user's API token."""
+    """Create or update a user, its organization and role; return a new API token for it
+    (`mint_token`, the demo and the tests' cast log in with it)."""
     if role not in MembershipRole.values:
         raise Invalid(f"Unknown role {role!r}.", attr="role")
     organization, _ = Organization.objects.get_or_create(name=organization_name)
@@ -106,7 +113,7 @@ def user_setup(
     user.is_staff = staff or user.is_staff
     user.save()
     membership_set(user=user, organization=organization, role=role)
-    return user, organization, token_for(user=user)
+    return user, organization, api_token_issue(user=user)
 
 
 @transaction.atomic
@@ -136,67 +143,6 @@ def ledger_create(
     return ledger
 
 
-# Settings a ledger update may change, with how to compare and record them.
-LEDGER_SETTINGS: tuple[str, ...] = (
-    "date_window_days",
-    "amount_tolerance_abs",
-    "amount_tolerance_pct",
-    "reference_tolerance_abs",
-    "reference_tolerance_pct",
-    "reference_window_days",
-    "auto_accept_threshold",
-)
-
-
-@transaction.atomic
-def ledger_update(*, ledger: Ledger, actor: AbstractBaseUser | None, **changes: Any) -> Ledger:
-    """Rename a ledger or change its matching settings (`LEDGER_SETTINGS`).
-
-    Only the fields given change; the audit event records each changed field before and
-    after (money and percentages as decimal strings). A new name taken by another ledger
-    of the organization is a Conflict `duplicate`. Runs matched already keep their
-    matches: the settings apply to the next auto-match.
-    """
-    unknown = sorted(set(changes) - {"name", *LEDGER_SETTINGS})
-    if unknown:
-        raise Invalid(f"Unknown ledger fields: {', '.join(unknown)}.", attr=unknown[0])
-    ledger = Ledger.objects.select_for_update().get(pk=ledger.pk)
-    name = changes.get("name")
-    if (
-        name is not None
-        and name != ledger.name
-        and Ledger.objects.filter(organization_id=ledger.organization_id, name=name).exists()
-    ):
-        raise Conflict(f"A ledger named {name!r} exists already.", code="duplicate", attr="name")
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    for field, value in changes.items():
-        current = getattr(ledger, field)
-        if current != value:
-            before[field] = _audit_value(current)
-            after[field] = _audit_value(value)
-            setattr(ledger, field, value)
-    if after:
-        ledger.save(update_fields=list(after))
-        audit_event_record(
-            actor=actor,
-            organization_id=ledger.organization_id,
-            action="ledger.updated",
-            subject_type="ledger",
-            subject_id=ledger.pk,
-            ledger_id=ledger.pk,
-            before=before,
-            after=after,
-        )
-    return ledger
-
-
-def _audit_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return value
-
-
 @transaction.atomic
 def account_create(
     *,
@@ -205,8 +151,13 @@ def account_create(
     code: str,
     currency: str,
     iban: str = "",
+    opening_balance: Decimal = Decimal("0"),
+    opening_balance_date: date | None = None,
     actor: AbstractBaseUser | None,
 ) -> Account:
+    """A bank account of the ledger. `opening_balance` (as of the start of
+    `opening_balance_date`) is the book balance carried in: the reconciliation report adds
+    the account's GL entries from that day on to it."""
     validate_currency(currency)
     iban = iban.replace(" ", "").upper()
     if iban and not iban_is_valid(iban):
@@ -216,7 +167,13 @@ def account_create(
             f"An account with code {code!r} exists already.", code="duplicate", attr="code"
         )
     account = Account.objects.create(
-        ledger=ledger, name=name, code=code, currency=currency, iban=iban
+        ledger=ledger,
+        name=name,
+        code=code,
+        currency=currency,
+        iban=iban,
+        opening_balance=opening_balance,
+        opening_balance_date=opening_balance_date,
     )
     audit_event_record(
         actor=actor,
@@ -225,7 +182,13 @@ def account_create(
         subject_type="account",
         subject_id=account.pk,
         ledger_id=ledger.pk,
-        after={"name": name, "code": code, "currency": currency},
+        after={
+            "name": name,
+            "code": code,
+            "currency": currency,
+            "opening_balance": str(opening_balance),
+            "opening_balance_date": opening_balance_date,
+        },
     )
     return account
 
@@ -297,6 +260,12 @@ def _ledger_entries_create(
             )
         seen[item.external_id] = index
         validate_currency(item.currency, attr=f"{index}.currency")
+        if has_excess_precision(Decimal(str(item.amount)), item.currency):
+            raise Invalid(
+                f"{item.currency} amounts have at most {minor_units(item.currency)} decimals.",
+                code="excess_precision",
+                attr=f"{index}.amount",
+            )
     account_ids = {item.account_id for item in items if item.account_id is not None}
     accounts = {
         account.pk: account for account in Account.objects.filter(ledger=ledger, pk__in=account_ids)
@@ -365,3 +334,245 @@ def _ledger_entries_create(
         created=len(new_rows),
         existing=len(items) - len(new_rows),
     )
+
+
+# --- changes made in the admin -------------------------------------------------------------
+# The API creates ledgers and accounts; the admin also edits them and manages memberships.
+# Each change is audited like the API's writes, and the services that can grant access
+# (memberships) check the actor's role themselves: a form that forgot to limit its choices
+# must still not let a staff user of one organization into another.
+
+
+def _require_admin_of(actor: AbstractBaseUser | None, organization_id: uuid.UUID) -> None:
+    from ledgers.selectors import require_role
+
+    if actor is not None and getattr(actor, "is_superuser", False):
+        return
+    if actor is None:
+        raise Forbidden("Managing members needs a signed-in admin.")
+    require_role(user=actor, organization_id=organization_id, role=MembershipRole.ADMIN)
+
+
+def _keep_an_admin(membership: Membership, *, leaving: bool) -> None:
+    """An organization always keeps one admin: nobody could manage it otherwise."""
+    if membership.role != MembershipRole.ADMIN or not leaving:
+        return
+    others = Membership.objects.filter(
+        organization_id=membership.organization_id, role=MembershipRole.ADMIN
+    ).exclude(pk=membership.pk)
+    if not others.exists():
+        raise Conflict(
+            f"{membership.user.get_username()} is the last admin of {membership.organization};"
+            " make someone else admin first.",
+            code="last_admin",
+        )
+
+
+def _changes(obj: Any, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(before, after) of the fields that really change, for the audit event."""
+    before, after = {}, {}
+    for name, value in values.items():
+        old = getattr(obj, name)
+        if old != value:
+            before[name], after[name] = old, value
+    return before, after
+
+
+@transaction.atomic
+def organization_update(
+    *, organization: Organization, name: str, actor: AbstractBaseUser | None
+) -> Organization:
+    before, after = _changes(organization, {"name": name})
+    if not after:
+        return organization
+    if Organization.objects.filter(name=name).exclude(pk=organization.pk).exists():
+        raise Conflict(f"An organization named {name!r} exists already.", attr="name")
+    organization.name = name
+    organization.save(update_fields=["name"])
+    audit_event_record(
+        actor=actor,
+        organization_id=organization.pk,
+        action="organization.updated",
+        subject_type="organization",
+        subject_id=organization.pk,
+        before=before,
+        after=after,
+    )
+    return organization
+
+
+@transaction.atomic
+def membership_save(
+    *,
+    membership: Membership | None,
+    user: AbstractBaseUser,
+    organization: Organization,
+    role: str,
+    actor: AbstractBaseUser | None,
+) -> Membership:
+    """Grant `user` a role in `organization` (new membership or a changed one).
+
+    The actor must be admin of the organization granted *and*, for a change, of the one the
+    membership belonged to; else Forbidden/NotFound and nothing is written.
+    """
+    if role not in MembershipRole.values:
+        raise Invalid(f"Unknown role {role!r}.", attr="role")
+    _require_admin_of(actor, organization.pk)
+    if membership is None:
+        if Membership.objects.filter(user=user, organization=organization).exists():
+            raise Conflict(
+                f"{user.get_username()} is already a member of {organization}.", attr="user"
+            )
+        membership = Membership.objects.create(user=user, organization=organization, role=role)
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {"user": user.get_username(), "role": role}
+        action = "membership.created"
+    else:
+        current = Membership.objects.select_for_update().get(pk=membership.pk)
+        _require_admin_of(actor, current.organization_id)
+        values = {"user_id": user.pk, "organization_id": organization.pk, "role": role}
+        before, after = _changes(current, values)
+        if not after:
+            return current
+        _keep_an_admin(
+            current,
+            leaving=role != MembershipRole.ADMIN or organization.pk != current.organization_id,
+        )
+        twin = Membership.objects.filter(user=user, organization=organization)
+        if twin.exclude(pk=current.pk).exists():
+            raise Conflict(
+                f"{user.get_username()} is already a member of {organization}.", attr="user"
+            )
+        Membership.objects.filter(pk=current.pk).update(**values)
+        membership = Membership.objects.get(pk=current.pk)
+        action = "membership.updated"
+    audit_event_record(
+        actor=actor,
+        organization_id=organization.pk,
+        action=action,
+        subject_type="membership",
+        subject_id=membership.pk,
+        before=before,
+        after=after,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_delete(*, membership: Membership, actor: AbstractBaseUser | None) -> None:
+    _require_admin_of(actor, membership.organization_id)
+    _keep_an_admin(membership, leaving=True)
+    audit_event_record(
+        actor=actor,
+        organization_id=membership.organization_id,
+        action="membership.deleted",
+        subject_type="membership",
+        subject_id=membership.pk,
+        before={"user": membership.user.get_username(), "role": membership.role},
+    )
+    membership.delete()
+
+
+LEDGER_EDITABLE = (
+    "name",
+    "date_window_days",
+    "amount_tolerance_abs",
+    "amount_tolerance_pct",
+    "reference_tolerance_abs",
+    "reference_tolerance_pct",
+    "reference_window_days",
+    "auto_accept_threshold",
+)
+
+
+@transaction.atomic
+def ledger_update(*, ledger: Ledger, actor: AbstractBaseUser | None, **values: Any) -> Ledger:
+    """Rename a ledger or change its match settings (runs keep the settings they started
+    with). Only the names in LEDGER_EDITABLE; the currency and organization never change."""
+    unknown = set(values) - set(LEDGER_EDITABLE)
+    if unknown:
+        raise Invalid(f"Not editable: {', '.join(sorted(unknown))}.", attr=sorted(unknown)[0])
+    ledger = Ledger.objects.select_for_update().get(pk=ledger.pk)
+    before, after = _changes(ledger, values)
+    if not after:
+        return ledger
+    name = after.get("name")
+    if (
+        name is not None
+        and Ledger.objects.filter(organization_id=ledger.organization_id, name=name)
+        .exclude(pk=ledger.pk)
+        .exists()
+    ):
+        raise Conflict(f"A ledger named {name!r} exists already.", code="duplicate", attr="name")
+    for field_name, value in after.items():
+        setattr(ledger, field_name, value)
+    ledger.save(update_fields=list(after))
+    audit_event_record(
+        actor=actor,
+        organization_id=ledger.organization_id,
+        action="ledger.updated",
+        subject_type="ledger",
+        subject_id=ledger.pk,
+        ledger_id=ledger.pk,
+        before=before,
+        after=after,
+    )
+    return ledger
+
+
+@transaction.atomic
+def account_update(
+    *, account: Account, name: str, code: str, iban: str, actor: AbstractBaseUser | None
+) -> Account:
+    """Rename/recode an account or set its IBAN. Its ledger and currency never change:
+    GL entries and runs are booked against them."""
+    iban = iban.replace(" ", "").upper()
+    if iban and not iban_is_valid(iban):
+        raise Invalid("IBAN check digits do not match.", code="invalid_iban", attr="iban")
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    before, after = _changes(account, {"name": name, "code": code, "iban": iban})
+    if not after:
+        return account
+    if (
+        "code" in after
+        and Account.objects.filter(ledger_id=account.ledger_id, code=code)
+        .exclude(pk=account.pk)
+        .exists()
+    ):
+        raise Conflict(
+            f"An account with code {code!r} exists already.", code="duplicate", attr="code"
+        )
+    for field_name, value in after.items():
+        setattr(account, field_name, value)
+    account.save(update_fields=list(after))
+    audit_event_record(
+        actor=actor,
+        organization_id=account.ledger.organization_id,
+        action="account.updated",
+        subject_type="account",
+        subject_id=account.pk,
+        ledger_id=account.ledger_id,
+        before=before,
+        after=after,
+    )
+    return account
+
+
+@transaction.atomic
+def account_delete(*, account: Account, actor: AbstractBaseUser | None) -> None:
+    """Only an account nothing is booked on: GL entries and runs protect it (409)."""
+    if account.entries.exists() or account.runs.exists():
+        raise Conflict(
+            "GL entries or runs are booked on this account; it cannot be deleted.",
+            code="account_in_use",
+        )
+    audit_event_record(
+        actor=actor,
+        organization_id=account.ledger.organization_id,
+        action="account.deleted",
+        subject_type="account",
+        subject_id=account.pk,
+        ledger_id=account.ledger_id,
+        before={"name": account.name, "code": account.code, "currency": account.currency},
+    )
+    account.delete()

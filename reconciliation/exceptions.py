@@ -20,3 +20,15 @@ class RunClosed(Conflict):
 class InvalidTransition(Conflict):
     def __init__(self, detail: str, *, current_status: str, **extra: object) -> None:
         super().__init__(detail, code="invalid_state", current_status=current_status, **extra)
+
+
+class RunApproved(Conflict):
+    """An approved run is immutable: every write on it or anything in it is refused."""
+
+    def __init__(self, *, run_id: uuid.UUID) -> None:
+        super().__init__(
+            "The run is approved; it and everything in it can no longer be changed.",
+            code="run_approved",
+            run_id=str(run_id),
+            current_status="closed",
+        )

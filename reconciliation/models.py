@@ -1,7 +1,11 @@
 """Design overview: a reconciliation run and everything built on it.
 
 - `Run` belongs to one ledger (optionally one account). Status moves
-  pending -> running -> completed | failed -> closed; a closed run is frozen.
+  pending -> running -> completed | failed -> closed; a closed run is frozen. A closed run
+  can then be approved by a second person (`approved_at`/`approved_by`, four eyes): its
+  reconciliation report is frozen in `RunReport` with a sha256 and every write is refused
+  (`run_approved`). Approval is not a status of its own, so the API's status enum keeps
+  its meaning; `is_approved` tells.
 - `SourceFile` is one upload. It is recorded even when it fails (status `failed`, with the
   error), so a client always gets an id for what it sent. `Statement` rows carry the
   statement metadata of a file (balances, sequence numbers) for the continuity checks.
@@ -50,6 +54,20 @@ from reconciliation.choices import (
 )
 
 
+def _actor_reference() -> models.ForeignKey[Any, Any]:
+    """Who closed an item or created/decided a match. Not indexed: searched only when a
+    user is deleted, while an auto-match pass writes a million such rows, each paying
+    for every index."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+
 class Run(models.Model):
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="runs")
@@ -73,6 +91,10 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The preparer: whoever closed the run. The approver must be someone else.
+    closed_by = _actor_reference()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = _actor_reference()
     # Bumped whenever matching is (re)queued, so a redelivered stale task can tell.
     match_requested_at = models.DateTimeField(null=True, blank=True)
     match_attempts = models.PositiveSmallIntegerField(default=0)
@@ -92,6 +114,11 @@ class Run(models.Model):
                 condition=Q(idempotency_key__isnull=False),
                 name="run_idempotency_key_unique",
             ),
+            # Only a closed run can be approved.
+            models.CheckConstraint(
+                condition=Q(approved_at__isnull=True) | Q(status=RunStatus.CLOSED),
+                name="run_approved_only_when_closed",
+            ),
         ]
         indexes = [models.Index(fields=["ledger", "status"], name="run_ledger_status")]
         ordering = ["-created_at", "id"]
@@ -103,6 +130,28 @@ class Run(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status == RunStatus.CLOSED
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
+
+
+class RunReport(models.Model):
+    """The reconciliation report of an approved run, frozen at approval.
+
+    `body` is the report's JSON (money as decimal strings, so it round-trips exactly) and
+    `sha256` the digest of its canonical serialisation (`reconciliation.report.statement.
+    report_digest`): anyone can recompute it from the body the API serves.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="frozen_report")
+    body = models.JSONField(encoder=DjangoJSONEncoder)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Report of run {self.run_id} ({self.sha256[:12]})"
 
 
 class SourceFile(models.Model):
@@ -174,20 +223,6 @@ class Statement(models.Model):
 
     def __str__(self) -> str:
         return self.statement_id or f"statement {self.index}"
-
-
-def _actor_reference() -> models.ForeignKey[Any, Any]:
-    """Who closed an item or created/decided a match. Not indexed: searched only when a
-    user is deleted, while an auto-match pass writes a million such rows, each paying
-    for every index."""
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
 
 
 class SourceEntry(models.Model):
@@ -287,6 +322,12 @@ class Match(models.Model):
             ),
             models.CheckConstraint(condition=Q(kind__in=MatchKind.values), name="match_kind_valid"),
             models.CheckConstraint(condition=Q(score__lte=100), name="match_score_range"),
+            # A manual match is a person's decision: score 100 by definition (its
+            # explanation's `manual` criterion says who; the other criteria the facts).
+            models.CheckConstraint(
+                condition=~Q(kind=MatchKind.MANUAL) | Q(score=100),
+                name="match_manual_scores_100",
+            ),
         ]
         indexes = [
             models.Index(fields=["run", "status", "-score"], name="match_run_status_score"),
@@ -384,6 +425,16 @@ class Discrepancy(models.Model):
     )
     message = models.TextField()
     note = models.TextField(blank=True, default="")
+    # Why a person closed it (the item close reasons); blank while open or auto-resolved.
+    close_reason = models.CharField(max_length=32, choices=CloseReason.choices, blank=True)
+    # Who works on it: a member of the run's organization with the reviewer role or more.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_discrepancies",
+    )
     # True while the condition that raised it still holds; a recompute that no longer sees it
     # resolves an open one automatically, but never reopens what a person closed.
     is_current = models.BooleanField(default=True)
@@ -404,6 +455,10 @@ class Discrepancy(models.Model):
             models.CheckConstraint(
                 condition=Q(severity__in=DiscrepancySeverity.values),
                 name="discrepancy_severity_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=DiscrepancyStatus.CLOSED) | Q(close_reason=""),
+                name="discrepancy_close_reason_only_when_closed",
             ),
         ]
         indexes = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -44,10 +45,39 @@ def with_run_counts(queryset: QuerySet[Run]) -> QuerySet[Run]:
     return queryset.annotate(**annotations)
 
 
+ATTENTION_FAILED, ATTENTION_DECIDE, ATTENTION_WORKING, ATTENTION_NONE = 0, 1, 2, 3
+
+
+def with_attention(queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """`attention`: 0 failed, 1 something to decide (a suggestion, an open critical
+    discrepancy), 2 still working, 3 nothing to do. EXISTS probes on the (run, status)
+    indexes: cheap whatever a run holds, unlike the counts."""
+    from django.db.models import Case, Exists, When
+
+    from reconciliation.choices import DiscrepancySeverity, RunStatus
+
+    suggestion = Match.objects.filter(run_id=OuterRef("pk"), status=MatchStatus.SUGGESTED)
+    critical = Discrepancy.objects.filter(
+        run_id=OuterRef("pk"),
+        status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW],
+        severity=DiscrepancySeverity.CRITICAL,
+    )
+    return queryset.annotate(
+        attention=Case(
+            When(status=RunStatus.FAILED, then=Value(ATTENTION_FAILED)),
+            When(status=RunStatus.CLOSED, then=Value(ATTENTION_NONE)),
+            When(Exists(suggestion) | Exists(critical), then=Value(ATTENTION_DECIDE)),
+            When(status__in=[RunStatus.PENDING, RunStatus.RUNNING], then=Value(ATTENTION_WORKING)),
+            default=Value(ATTENTION_NONE),
+            output_field=IntegerField(),
+        )
+    )
+
+
 def run_list(*, user: UserLike) -> QuerySet[Run]:
     """The user's runs, without counts: `run_counts_attach` adds them to a page."""
     return Run.objects.filter(ledger__organization_id__in=organization_ids(user)).select_related(
-        "ledger", "created_by"
+        "ledger", "account", "created_by", "closed_by", "approved_by"
     )
 
 
@@ -57,6 +87,9 @@ RUN_COUNT_NAMES = (
     "open_discrepancies",
     "source_file_count",
 )
+# Cached with the counts (they change only with an upload, which bumps counts_version):
+# the statement period the run's label names.
+RUN_PERIOD_NAMES = ("period_from", "period_to")
 
 
 def run_counts_attach(runs: Sequence[Run]) -> None:
@@ -83,6 +116,8 @@ def run_counts_attach(runs: Sequence[Run]) -> None:
     for run in runs:
         for name in RUN_COUNT_NAMES:
             setattr(run, name, counts[run.pk].get(name, 0))
+        for name in RUN_PERIOD_NAMES:
+            setattr(run, name, counts[run.pk].get(name))
 
 
 # The version in the key invalidates; the timeout only bounds what an idle run keeps.
@@ -112,6 +147,18 @@ def _run_counts(ids: list[Any]) -> dict[Any, dict[str, int]]:
     for queryset, name in singles:
         for run_id, n in queryset.order_by().values_list("run_id").annotate(n=Count("*")):
             counts[run_id][name] = n
+    from django.db.models import Max, Min
+
+    from reconciliation.models import Statement
+
+    periods = (
+        Statement.objects.filter(source_file__run_id__in=ids)
+        .order_by()
+        .values_list("source_file__run_id")
+        .annotate(first=Min("period_from"), last=Max("period_to"))
+    )
+    for run_id, first, last in periods:
+        counts[run_id]["period_from"], counts[run_id]["period_to"] = first, last
     return counts
 
 
@@ -206,7 +253,7 @@ def run_match_list(*, run: Run) -> QuerySet[Match]:
 
 
 def run_discrepancy_list(*, run: Run) -> QuerySet[Discrepancy]:
-    return Discrepancy.objects.filter(run=run)
+    return Discrepancy.objects.filter(run=run).select_related("assigned_to")
 
 
 def match_get(*, user: UserLike, match_id: Any) -> Match:
@@ -219,7 +266,7 @@ def match_get(*, user: UserLike, match_id: Any) -> Match:
 def discrepancy_list(*, user: UserLike) -> QuerySet[Discrepancy]:
     return Discrepancy.objects.filter(
         run__ledger__organization_id__in=_visible(user)
-    ).select_related("run__ledger")
+    ).select_related("run__ledger", "assigned_to")
 
 
 def discrepancy_get(*, user: UserLike, discrepancy_id: Any) -> Discrepancy:
@@ -272,3 +319,377 @@ def run_account_ids(*, run: Run) -> list[uuid.UUID]:
     )
     ids.add(run.account_id)
     return sorted(ids)
+
+
+# --- the admin's screens ----------------------------------------------------------------------
+# Reads of the run page, the review screen and the item page. The admin scopes the object
+# itself (TenantAdmin.get_queryset); these take the already-authorised object.
+
+
+def run_statements(*, run: Run) -> QuerySet[Any]:
+    from reconciliation.models import Statement
+
+    return (
+        Statement.objects.filter(source_file__run=run)
+        .select_related("source_file")
+        .order_by("period_from", "source_file__created_at", "pk")
+    )
+
+
+def run_files(*, run: Run) -> QuerySet[SourceFile]:
+    return SourceFile.objects.filter(run=run).select_related("created_by").order_by("created_at")
+
+
+def run_open_discrepancy_count(*, run: Run, severity: str | None = None) -> int:
+    qs = Discrepancy.objects.filter(
+        run=run, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
+    )
+    if severity is not None:
+        qs = qs.filter(severity=severity)
+    return qs.count()
+
+
+def audit_events_of(*, run_id: Any = None, subject_ids: Sequence[Any] = ()) -> QuerySet[Any]:
+    """Newest first: a run's whole trail (`run_id`), or the events about some objects."""
+    from ledgers.models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    if run_id is not None:
+        return events.filter(run_id=run_id)
+    return events.filter(subject_id__in=list(subject_ids))
+
+
+def match_source_entries(*, match: Match) -> list[SourceEntry]:
+    return list(
+        SourceEntry.objects.filter(match_links__match=match).order_by("booking_date", "line", "pk")
+    )
+
+
+def match_ledger_entries(*, match: Match) -> list[Any]:
+    from ledgers.models import LedgerEntry
+
+    return list(
+        LedgerEntry.objects.filter(match_links__match=match)
+        .select_related("account")
+        .order_by("booking_date", "external_id")
+    )
+
+
+def source_entry_matches(*, entry: SourceEntry) -> QuerySet[Any]:
+    from reconciliation.models import MatchSourceLink
+
+    return (
+        MatchSourceLink.objects.filter(source_entry=entry)
+        .select_related("match")
+        .order_by("match__created_at")
+    )
+
+
+def source_entry_discrepancies(*, entry: SourceEntry) -> QuerySet[Discrepancy]:
+    return entry.discrepancies.order_by("created_at")
+
+
+def source_entry_match_ids(*, entry: SourceEntry) -> list[Any]:
+    return list(entry.match_links.values_list("match_id", flat=True))
+
+
+def source_entry_in_live_match(*, entry: SourceEntry) -> bool:
+    return entry.match_links.filter(is_active=True).exists()
+
+
+def ledger_entry_candidates(
+    *,
+    run: Run,
+    currency: str,
+    amount: Any,
+    tolerance: Any,
+    first_day: Any,
+    last_day: Any,
+    exclude_match: Match | None = None,
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) near an amount and a date
+    range, each with the live match it is in (if any); accepted ones left out, the
+    closest amount first. The review screen's "other candidates" read this."""
+    from django.db.models import CharField, F, Q, UUIDField
+    from django.db.models.functions import Abs
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    live = MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True)
+    qs = LedgerEntry.objects.filter(
+        ledger_id=run.ledger_id,
+        currency=currency,
+        amount__gte=amount - tolerance,
+        amount__lte=amount + tolerance,
+        booking_date__gte=first_day,
+        booking_date__lte=last_day,
+    )
+    if exclude_match is not None:
+        qs = qs.exclude(match_links__match=exclude_match)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    return (
+        qs.annotate(
+            live_match_id=Subquery(live.values("match_id")[:1], output_field=UUIDField()),
+            live_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
+            live_score=Subquery(live.values("match__score")[:1], output_field=IntegerField()),
+            gap=Abs(F("amount") - amount),
+        )
+        .exclude(live_status=MatchStatus.ACCEPTED)
+        .order_by("gap", "booking_date", "pk")
+    )
+
+
+def suggestion_queue(matches: QuerySet[Match], *, run_id: Any = None) -> QuerySet[Match]:
+    """Suggested matches, best score first, then by bank date (the reviewer's queue).
+
+    `matches` must carry the `bank_date` annotation (the first bank entry's date), as the
+    match admin's queryset does.
+    """
+    qs = matches.filter(status=MatchStatus.SUGGESTED)
+    if run_id:
+        qs = qs.filter(run_id=run_id)
+    return qs.order_by("-score", "bank_date", "pk")
+
+
+# --- the manual-match workbench -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateSearch:
+    """What the reviewer looks for: an amount range, a date range, words. Any may be open."""
+
+    amount_min: Any = None
+    amount_max: Any = None
+    date_from: Any = None
+    date_to: Any = None
+    text: str = ""
+    include_suggested: bool = True
+
+
+def _words_q(text: str, fields: Sequence[str]) -> Any:
+    from django.db.models import Q
+
+    query = Q()
+    for word in text.split()[:8]:
+        any_field = Q()
+        for name in fields:
+            any_field |= Q(**{f"{name}__icontains": word})
+        query &= any_field
+    return query
+
+
+BANK_TEXT_FIELDS = (
+    "description",
+    "counterparty_name",
+    "reference",
+    "end_to_end_id",
+    "creditor_reference",
+)
+
+
+def manual_match_bank_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[SourceEntry]:
+    """Items of the run a person can still match: not closed, not in an accepted match.
+
+    Items in a pending suggestion are listed after the free ones (matching them means
+    rejecting the suggestion first); the selected ones always stay on the list.
+    """
+    from django.db.models import Case, Exists, Q, When
+
+    from reconciliation.models import MatchSourceLink
+
+    accepted = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchSourceLink.objects.filter(
+        source_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, BANK_TEXT_FIELDS)
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = (
+        SourceEntry.objects.filter(run=run)
+        .exclude(match_status=SourceEntryMatchStatus.CLOSED)
+        .exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "line", "pk")
+
+
+def manual_match_gl_candidates(
+    *, run: Run, search: CandidateSearch, selected: Sequence[Any] = ()
+) -> QuerySet[Any]:
+    """GL entries of the run's ledger (and account, or none) a person can still match:
+    not in an accepted match; free ones first, then those in a pending suggestion."""
+    from django.db.models import Case, Exists, Q, When
+
+    from ledgers.models import LedgerEntry
+    from reconciliation.models import MatchLedgerLink
+
+    accepted = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.ACCEPTED
+    )
+    suggested = MatchLedgerLink.objects.filter(
+        ledger_entry_id=OuterRef("pk"), is_active=True, match__status=MatchStatus.SUGGESTED
+    )
+    wanted = Q(**_range("amount", search.amount_min, search.amount_max))
+    wanted &= Q(**_range("booking_date", search.date_from, search.date_to))
+    if search.text:
+        wanted &= _words_q(search.text, ("description", "counterparty", "reference", "external_id"))
+    if not search.include_suggested:
+        wanted &= ~Exists(suggested)
+    qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
+    if run.account_id:
+        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+    qs = (
+        qs.exclude(Exists(accepted))
+        .filter(wanted | Q(pk__in=list(selected)))
+        .annotate(
+            in_suggestion=Exists(suggested),
+            is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
+        )
+    )
+    return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
+
+
+def _range(name: str, low: Any, high: Any) -> dict[str, Any]:
+    bounds = {}
+    if low is not None:
+        bounds[f"{name}__gte"] = low
+    if high is not None:
+        bounds[f"{name}__lte"] = high
+    return bounds
+
+
+def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs (of those given, i.e. the user's) where a GL entry can be matched: same ledger,
+    the entry's account or no account, not closed; newest first."""
+    from django.db.models import Q
+
+    from reconciliation.choices import RunStatus
+
+    qs = runs.filter(ledger_id=entry.ledger_id).exclude(status=RunStatus.CLOSED)
+    if entry.account_id:
+        qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
+    return qs.order_by("-created_at", "pk")
+
+
+def source_entry_labels(ids: set[str]) -> dict[str, str]:
+    """'item 2026-11-06 77.00 EUR Gamma Ltd' for each statement item id among `ids`."""
+    import uuid
+
+    from ledgers.money import format_amount
+
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = SourceEntry.objects.filter(pk__in=valid).values_list(
+        "pk", "booking_date", "amount", "currency", "counterparty_name"
+    )
+    return {
+        str(pk): " ".join(
+            part
+            for part in (f"item {day:%Y-%m-%d}", format_amount(amount, currency), currency, party)
+            if part
+        )
+        for pk, day, amount, currency, party in rows
+    }
+
+
+# --- month-end close (#14): the run's period, label and report inputs ----------------------
+
+
+def run_account_statements(*, run: Run) -> QuerySet[Any]:
+    """The run's statements for its account: those whose account is the account's IBAN,
+    or all of the run's statements when none names it (a CSV, an account without IBAN)."""
+    from reconciliation.models import Statement
+
+    statements = Statement.objects.filter(source_file__run=run).select_related("source_file")
+    iban = run.account.iban if run.account_id and run.account else ""
+    if iban:
+        own = statements.filter(account_key=iban)
+        if own.exists():
+            return own
+    return statements
+
+
+def run_latest_statement(*, run: Run) -> Any:
+    """The statement that ends last (by `to` date, else closing date, then sequence and
+    upload order), or None. Its closing balance is the bank side of the report."""
+    from django.db.models import F
+    from django.db.models.functions import Coalesce as _Coalesce
+
+    return (
+        run_account_statements(run=run)
+        .annotate(ends=_Coalesce("period_to", "closing_date"))
+        .order_by(
+            F("ends").desc(nulls_last=True),
+            F("electronic_sequence").desc(nulls_last=True),
+            "-source_file__created_at",
+            "-index",
+        )
+        .first()
+    )
+
+
+def run_period_end(*, run: Run) -> tuple[Any, str]:
+    """The day the run is judged as of, and where it comes from (#14.4).
+
+    The latest statement's `to` date (`statement_period`), else its closing-balance date
+    (`statement_closing_date`: a camt statement without FrToDt still dates its closing
+    balance), else the run's creation date (`run_created`). Discrepancy age and the
+    report's book balance are measured to this day, so a March statement is judged by
+    March's dates, not by today's.
+    """
+    statement = run_latest_statement(run=run)
+    if statement is not None and statement.period_to is not None:
+        return statement.period_to, "statement_period"
+    if statement is not None and statement.closing_date is not None:
+        return statement.closing_date, "statement_closing_date"
+    return run.created_at.date(), "run_created"
+
+
+def run_period(*, run: Run) -> tuple[Any, Any]:
+    """(earliest `from`, latest `to`) of the run's statements; (None, None) without any."""
+    from django.db.models import Max, Min
+
+    from reconciliation.models import Statement
+
+    span = Statement.objects.filter(source_file__run=run).aggregate(
+        first=Min("period_from"), last=Max("period_to")
+    )
+    return span["first"], span["last"]
+
+
+def run_display_name(run: Run) -> str:
+    """The account's name, else the ledger's: the first half of a run's label."""
+    if run.account_id and run.account is not None:
+        return run.account.name
+    return run.ledger.name
+
+
+def run_label_of(run: Run) -> str:
+    """The run's label (reconciliation.labels.run_label). Uses the period attached by
+    `run_counts_attach` when present (list pages), else reads it (one query)."""
+    from reconciliation.labels import run_label
+
+    if hasattr(run, "period_to"):
+        first, last = getattr(run, "period_from", None), run.period_to
+    else:
+        first, last = run_period(run=run)
+    return run_label(
+        name=run_display_name(run), period_from=first, period_to=last, created_at=run.created_at
+    )

@@ -23,32 +23,13 @@ settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def _is_postgres() -> bool:
-    from django.conf import settings as django_settings
-
-    if not django_settings.configured:
-        return False
-    return django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _is_postgres():
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (running on the SQLite fallback)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     from django.conf import settings as django_settings
 
     if not django_settings.configured:
         return "database: none (Django not configured)"
-    engine = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    if engine == "sqlite3":
-        return "database: SQLite fallback -- PostgreSQL-only tests are SKIPPED"
-    return f"database: {engine}"
+    database = django_settings.DATABASES["default"]
+    return f"database: PostgreSQL {database.get('HOST') or 'localhost'}"
 
 
 @pytest.fixture
@@ -160,13 +141,6 @@ def gl_payload(n: int, *, prefix: str = "GL", amount: str = "100.00") -> list[di
         }
         for i in range(n)
     ]
-
-
-@pytest.fixture
-def is_postgres(db: None) -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture

@@ -24,6 +24,19 @@ def test_compose_names_postgres_redis_web_and_worker():
     assert services["worker"]["command"][:3] == ["celery", "-A", "config"]
 
 
+def test_compose_runs_postgresql_with_the_settings_of_the_embedded_server():
+    from config.embedded_db import SERVER_SETTINGS
+
+    postgres = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["postgres"]
+    command = postgres["command"]
+    assert command[0] == "postgres"
+    assert command[1::2] == ["-c"] * len(SERVER_SETTINGS)
+    settings = dict(option.split("=", 1) for option in command[2::2])
+    assert settings == SERVER_SETTINGS
+    assert postgres["image"] == "postgres:18"
+    assert any(volume.endswith(":/var/lib/postgresql") for volume in postgres["volumes"])
+
+
 def test_the_dockerfile_installs_from_the_lockfile():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "uv sync --locked" in dockerfile

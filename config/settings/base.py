@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -36,7 +38,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -76,18 +78,33 @@ TEMPLATES = [
     },
 ]
 
-# SQLite only for the zero-setup quickstart; PostgreSQL everywhere money must be exact.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The eager in-process worker and the web server share the file: wait instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# PostgreSQL only (STYLE.md §2): one implementation of every query, proven where it runs.
+# Unset, local.py falls back to the embedded server of `make run`; production and test
+# settings refuse to start.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+
+
+def postgresql_database(url: str) -> dict[str, Any]:
+    """Django's DATABASES entry for `url`, which must name a PostgreSQL database."""
+    try:
+        config: dict[str, Any] = dict(
+            dj_database_url.parse(url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        scheme = url.split(":", 1)[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL names a {scheme!r} database, but this service runs on PostgreSQL "
+            "only (SQLite and other databases are not supported). Set "
+            "DATABASE_URL=postgres://user:password@host:5432/name, or leave it unset under "
+            "`make run` for the embedded PostgreSQL."
+        )
+    return config
+
+
+DATABASES = {"default": postgresql_database(DATABASE_URL)} if DATABASE_URL else {}
 # Services, admin, tasks and commands own their transactions (STYLE.md §3).
 ATOMIC_REQUESTS = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -120,7 +137,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 REST_FRAMEWORK = {
     # Token first: DRF answers an anonymous call with the first class's challenge, so 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ledgers.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -133,17 +150,14 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (API.md); the statement upload declares multipart on its own view.
+    "DEFAULT_PARSER_CLASSES": ["ledgers.api.fields.DecimalJSONParser"],
+    "DEFAULT_METADATA_CLASS": "config.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "ORDERING_PARAM": "ordering",
-    "DEFAULT_THROTTLE_RATES": {"auth_token": os.environ.get("AUTH_TOKEN_RATE", "30/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -158,6 +172,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH bodies are validated as written (no partial=True): `note` is required in
+    # PATCH .../runs/{id}; a "Patched" copy with every field optional would say otherwise.
+    "COMPONENT_SPLIT_PATCH": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -169,6 +186,8 @@ SPECTACULAR_SETTINGS = {
         "DiscrepancyStatusEnum": "reconciliation.choices.DiscrepancyStatus",
         "CloseReasonEnum": "reconciliation.choices.CloseReason",
         "ReconciliationStatusEnum": "ledgers.choices.ReconciliationStatus",
+        "CurrencyEnum": "ledgers.money.CURRENCY_CODES",
+        "SourceFileFormatEnum": "reconciliation.choices.SourceFileFormat",
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
         ),
@@ -185,6 +204,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "config.schema.postprocess_errors_and_strict_inputs",
     ],
 }
 
@@ -202,7 +222,11 @@ CACHES = {
 # lost means a killed worker's task is redelivered, and the task time limit stays below the
 # Redis visibility timeout so a task that is still running is never delivered twice.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# Without Redis, tasks run in-process (eager). Eager mode still takes a producer from the
+# broker's pool: "memory://" without a host makes kombu warn, on every task, that it
+# reverts to localhost, which reads like a broker outage on a first `make run`.
+IN_PROCESS_BROKER_URL = "memory://localhost/"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or IN_PROCESS_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
@@ -225,6 +249,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledgers.expire_idempotency_records",
         "schedule": timedelta(hours=1),
     },
+    "purge-api-tokens-and-login-counters": {
+        "task": "ledgers.purge_api_tokens_and_login_counters",
+        "schedule": timedelta(hours=6),
+    },
 }
 
 # Domain settings.
@@ -239,6 +267,34 @@ DISCREPANCY_SEVERITY = {
     "warning_age_days": int(os.environ.get("DISCREPANCY_WARNING_AGE_DAYS", "7")),
     "critical_age_days": int(os.environ.get("DISCREPANCY_CRITICAL_AGE_DAYS", "30")),
 }
+
+# Authentication (API.md "Auth", issue #12 §2).
+# Each login issues a fresh API token valid for this many days; revoked and expired tokens
+# are kept API_TOKEN_RETENTION longer (so their use answers token_expired/token_revoked),
+# then purged. last_used_at is written at most once per resolution window, not per request.
+API_TOKEN_TTL = timedelta(days=max(1, int(os.environ.get("API_TOKEN_TTL_DAYS", "30"))))
+API_TOKEN_RETENTION = timedelta(days=int(os.environ.get("API_TOKEN_RETENTION_DAYS", "30")))
+API_TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=15)
+# Failed logins (API token route and admin login), counted in PostgreSQL per username and
+# per client address: after N failures the key is locked for lockout_seconds, doubling with
+# each further failure up to lockout_max_seconds; counts are forgotten window_seconds after
+# the last failure or lock.
+LOGIN_THROTTLE = {
+    "username_failures": int(os.environ.get("LOGIN_USERNAME_FAILURES", "5")),
+    "address_failures": int(os.environ.get("LOGIN_ADDRESS_FAILURES", "20")),
+    "lockout_seconds": int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "60")),
+    "lockout_max_seconds": int(os.environ.get("LOGIN_LOCKOUT_MAX_SECONDS", "3600")),
+    "window_seconds": int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "3600")),
+}
+# Who the client is: the socket address (REMOTE_ADDR) unless the request came through
+# proxies we trust. TRUSTED_PROXIES (CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32"): walk
+# X-Forwarded-For from the right past trusted hops. Or NUM_PROXIES: that many hops in
+# front of the app each append one entry. Neither set: X-Forwarded-For is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+
+# Admin pages' Content-Security-Policy hashes the static inline scripts found here.
+CSP_TEMPLATE_DIRS = [BASE_DIR / "templates" / "admin"]
 
 LOGGING = {
     "version": 1,

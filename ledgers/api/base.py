@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.viewsets import GenericViewSet
 
@@ -19,7 +18,10 @@ class TenantViewSet(GenericViewSet):  # type: ignore[type-arg]
     each action declares the least role it needs (too low: 403)."""
 
     permission_classes = [IsAuthenticated]
-    parser_classes = [DecimalJSONParser, MultiPartParser, FormParser]
+    # JSON only (API.md); the upload view declares multipart itself. Form encodings
+    # cannot carry nested objects (match_settings) and only widened what the schema
+    # had to promise.
+    parser_classes = [DecimalJSONParser]
     # action name -> least role; actions not listed need `viewer`.
     action_roles: ClassVar[dict[str, str]] = {}
 

@@ -4,21 +4,25 @@ from typing import Any
 
 from rest_framework import serializers
 
-from ledgers.api.fields import AmountField, StrictFieldsMixin
+from ledgers.api.fields import AmountField, NonNegativeAmountField, PercentField, StrictFieldsMixin
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry
-from ledgers.money import AmountError, has_excess_precision, is_known_currency
+from ledgers.money import CURRENCY_CODES, is_known_currency
 
 
-class CurrencyField(serializers.CharField):
+class CurrencyField(serializers.ChoiceField):
+    """An ISO 4217 code the money module knows; the schema lists them (enum `CurrencyEnum`),
+    so a client and the server agree on `EUR` yes, `eur`/`000`/`XXY` no."""
+
+    default_error_messages = {"invalid": "Unknown ISO 4217 currency code {input!r}."}
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_length=3, max_length=3, **kwargs)
+        super().__init__(choices=CURRENCY_CODES, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        value = super().to_internal_value(data)
-        if not is_known_currency(value):
-            raise serializers.ValidationError(f"Unknown ISO 4217 currency code {value!r}.")
-        return value
+        if not isinstance(data, str) or not is_known_currency(data):
+            self.fail("invalid", input=str(data)[:8])
+        return data
 
 
 class LedgerSerializer(serializers.ModelSerializer[Ledger]):
@@ -45,18 +49,6 @@ class LedgerSerializer(serializers.ModelSerializer[Ledger]):
         read_only_fields = fields
 
 
-def _percent(help_text: str) -> serializers.DecimalField:
-    return serializers.DecimalField(
-        max_digits=7,
-        decimal_places=4,
-        min_value=0,
-        max_value=100,
-        required=False,
-        coerce_to_string=True,
-        help_text=help_text,
-    )
-
-
 class LedgerSettingsInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     """The matching settings of a ledger (all optional; windows count business days)."""
 
@@ -66,20 +58,24 @@ class LedgerSettingsInputSerializer(StrictFieldsMixin, serializers.Serializer[An
         required=False,
         help_text="Business days (Mon-Fri) a bank and a GL date may lie apart.",
     )
-    amount_tolerance_abs = AmountField(
+    amount_tolerance_abs = NonNegativeAmountField(
         required=False,
         help_text="Any difference up to this is a candidate when the pair shares a "
         "reference, IBAN or name (0 on a new ledger). Never auto-accepted.",
     )
-    amount_tolerance_pct = _percent("The same as a percentage of the bank amount.")
-    reference_tolerance_abs = AmountField(
+    amount_tolerance_pct = PercentField(
+        required=False, help_text="The same as a percentage of the bank amount."
+    )
+    reference_tolerance_abs = NonNegativeAmountField(
         required=False,
         help_text="A pair sharing a reference (end-to-end id, creditor reference, invoice "
         "number) may differ by at most this (a bank fee; 25.00 by default) and at most "
         "reference_tolerance_pct. Suggested only. 0 switches it off.",
     )
-    reference_tolerance_pct = _percent(
-        "At most this percentage of the bank amount (2 by default); see reference_tolerance_abs."
+    reference_tolerance_pct = PercentField(
+        required=False,
+        help_text="At most this percentage of the bank amount (2 by default); see "
+        "reference_tolerance_abs.",
     )
     reference_window_days = serializers.IntegerField(
         min_value=0,
@@ -89,18 +85,6 @@ class LedgerSettingsInputSerializer(StrictFieldsMixin, serializers.Serializer[An
         "(10 by default).",
     )
     auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
-
-    def validate_amount_tolerance_abs(self, value: Any) -> Any:
-        return _not_negative(value)
-
-    def validate_reference_tolerance_abs(self, value: Any) -> Any:
-        return _not_negative(value)
-
-
-def _not_negative(value: Any) -> Any:
-    if value < 0:
-        raise serializers.ValidationError("Must not be negative.")
-    return value
 
 
 class LedgerCreateInputSerializer(LedgerSettingsInputSerializer):
@@ -117,6 +101,12 @@ class LedgerUpdateInputSerializer(LedgerSettingsInputSerializer):
 
 class AccountSerializer(serializers.ModelSerializer[Account]):
     ledger_id = serializers.UUIDField(read_only=True)
+    opening_balance = AmountField(
+        read_only=True,
+        help_text="(ext) The book balance carried in before the GL entries held here, as "
+        "of the start of `opening_balance_date`. The reconciliation report's book balance at "
+        "T is this plus the account's GL entries dated `opening_balance_date`..T.",
+    )
     unreconciled_count = serializers.IntegerField(read_only=True)
     unmatched_item_count = serializers.IntegerField(read_only=True)
 
@@ -129,6 +119,8 @@ class AccountSerializer(serializers.ModelSerializer[Account]):
             "code",
             "currency",
             "iban",
+            "opening_balance",
+            "opening_balance_date",
             "unreconciled_count",
             "unmatched_item_count",
             "created_at",
@@ -142,6 +134,17 @@ class AccountCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any
     code = serializers.CharField(max_length=64)
     currency = CurrencyField()
     iban = serializers.CharField(max_length=42, required=False, allow_blank=True, default="")
+    opening_balance = AmountField(
+        required=False,
+        help_text="(ext) Book balance carried in (decimal string, default 0), as of the start "
+        "of `opening_balance_date`.",
+    )
+    opening_balance_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="(ext) The day the opening balance is at (GL entries before it are left "
+        "out of the report's book balance); null: the balance precedes every GL entry.",
+    )
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer[LedgerEntry]):
@@ -184,17 +187,6 @@ class LedgerEntryInputSerializer(StrictFieldsMixin, serializers.Serializer[Any])
         max_length=256, required=False, allow_blank=True, default=""
     )
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            too_precise = has_excess_precision(attrs["amount"], attrs["currency"])
-        except AmountError as exc:
-            raise serializers.ValidationError({"currency": [str(exc)]}) from None
-        if too_precise:
-            raise serializers.ValidationError(
-                {"amount": [f"{attrs['currency']} amounts have fewer decimals than this."]}
-            )
-        return attrs
-
 
 class LedgerEntriesCreatedSerializer(serializers.Serializer[Any]):
     created = serializers.IntegerField()
@@ -203,7 +195,9 @@ class LedgerEntriesCreatedSerializer(serializers.Serializer[Any]):
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
-    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+    actor = serializers.CharField(
+        source="actor.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = AuditEvent

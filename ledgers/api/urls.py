@@ -1,9 +1,16 @@
 from django.urls import path
 
-from ledgers.api.views import AccountViewSet, AuthTokenView, LedgerEntryViewSet, LedgerViewSet
+from ledgers.api.views import (
+    AccountViewSet,
+    AuthTokenRevokeView,
+    AuthTokenView,
+    LedgerEntryViewSet,
+    LedgerViewSet,
+)
 
 urlpatterns = [
     path("auth/token", AuthTokenView.as_view(), name="auth-token"),
+    path("auth/token/revoke", AuthTokenRevokeView.as_view(), name="auth-token-revoke"),
     path("ledgers", LedgerViewSet.as_view({"get": "list", "post": "create"}), name="ledger-list"),
     path(
         "ledgers/accounts",

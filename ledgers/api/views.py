@@ -8,12 +8,13 @@ from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.security import client_address
 from ledgers.api.base import TenantViewSet
 from ledgers.api.fields import DecimalJSONParser
 from ledgers.api.filters import AccountFilterSet, LedgerEntryFilterSet
@@ -31,46 +32,102 @@ from ledgers.api.serializers import (
 )
 from ledgers.choices import MembershipRole
 from ledgers.exceptions import Invalid
-from ledgers.models import Account, Ledger, LedgerEntry, Organization
-from ledgers.selectors import account_list, ledger_entry_list, ledger_get, ledger_list, user_roles
+from ledgers.login_throttle import (
+    login_failure_record,
+    login_success_record,
+    login_throttle_check,
+)
+from ledgers.models import Account, ApiToken, Ledger, LedgerEntry, Organization
+from ledgers.selectors import (
+    account_list,
+    ledger_entry_list,
+    ledger_get,
+    ledger_list,
+    user_id_for,
+    user_roles,
+)
 from ledgers.services import (
     LedgerEntryInput,
     account_create,
     ledger_create,
     ledger_entries_create,
     ledger_update,
-    token_for,
 )
+from ledgers.tokens import api_token_issue, api_token_revoke
+
+
+class TooManyLoginAttempts(exceptions.Throttled):
+    default_detail = "Too many failed logins; try again later."
+    default_code = "too_many_login_attempts"
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(wait=wait, detail=f"Too many failed logins; try again in {wait} seconds.")
 
 
 class AuthTokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for a new API token.
+
+    Failed logins are counted per username and per client address in the database
+    (ledgers.login_throttle); a locked login is 429 `too_many_login_attempts` with
+    Retry-After, even with the right password.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
     parser_classes = [DecimalJSONParser]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth_token"
 
     def get_authenticate_header(self, request: Request) -> str:
         return "Token"  # wrong credentials are a 401 with a challenge, not a 403
 
     @extend_schema(
         request=AuthTokenInputSerializer,
-        responses={200: AuthTokenSerializer, 401: OpenApiResponse(description="Wrong credentials")},
+        responses={
+            200: AuthTokenSerializer,
+            401: OpenApiResponse(description="Wrong credentials"),
+            429: OpenApiResponse(description="Too many failed logins (Retry-After)"),
+        },
         auth=[],
+        description="A fresh token on every login, valid for API_TOKEN_TTL_DAYS (default "
+        "30); other tokens of the user stay valid until they expire or are revoked.",
     )
     def post(self, request: Request) -> Response:
         data = AuthTokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
-            username=data.validated_data["username"],
-            password=data.validated_data["password"],
-        )
+        username = data.validated_data["username"]
+        address = client_address(request._request)
+        wait = login_throttle_check(username=username, address=address)
+        if wait is not None:
+            raise TooManyLoginAttempts(wait)
+        user = authenticate(request, username=username, password=data.validated_data["password"])
         if user is None or not user.is_active:
+            login_failure_record(
+                username=username, address=address, user_id=user_id_for(username=username)
+            )
             raise exceptions.AuthenticationFailed("Unable to log in with these credentials.")
-        return Response({"token": token_for(user=user)})
+        login_success_record(username=username)
+        return Response({"token": api_token_issue(user=user)})
+
+
+class AuthTokenRevokeView(APIView):
+    """Revoke the token this request authenticates with (log out an API client)."""
+
+    parser_classes = [DecimalJSONParser]
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Revokes the calling token: later calls with it are 401 "
+        "`token_revoked`. The user's other tokens are untouched.",
+    )
+    def post(self, request: Request) -> Response:
+        if request.data:
+            raise ValidationError({"non_field_errors": ["This route takes no body."]})
+        if not isinstance(request.auth, ApiToken):
+            raise Invalid(
+                "Only a request authenticated with a token can revoke it.", code="no_token"
+            )
+        api_token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _pick_organization(user: Any, organization_id: uuid.UUID | None) -> uuid.UUID:

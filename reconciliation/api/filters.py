@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters as filters
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
+from ledgers.api.filters import (
+    AmountFilter,
+    ScoreFilter,
+    StrictBooleanFilter,
+    StrictFilterSet,
+    UTCIsoDateTimeFilter,
+    text_filter,
+)
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import AuditEvent, LedgerEntry
+from ledgers.money import CURRENCY_CODES
 from reconciliation.choices import (
     DiscrepancyKind,
     DiscrepancySeverity,
@@ -29,13 +40,13 @@ def _choices(choices: Any) -> filters.MultipleChoiceFilter:
     return filters.MultipleChoiceFilter(choices=choices.choices, distinct=False)
 
 
-class RunFilterSet(filters.FilterSet):
+class RunFilterSet(StrictFilterSet):
     ledger_id = filters.UUIDFilter(field_name="ledger_id")
     account_id = filters.UUIDFilter(field_name="account_id")
     status = _choices(RunStatus)
     mode = filters.ChoiceFilter(choices=RunMode.choices)
-    created_from = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_to = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_from = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_to = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
     # Plain dates are accepted too: `created_after=2026-11-01` means from that day on.
     created_after = filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
@@ -45,16 +56,16 @@ class RunFilterSet(filters.FilterSet):
         fields = ["ledger_id", "account_id", "status", "mode"]
 
 
-class SourceEntryFilterSet(filters.FilterSet):
+class SourceEntryFilterSet(StrictFilterSet):
     match_status = _choices(SourceEntryMatchStatus)
-    amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
+    amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
     booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
-    currency = filters.CharFilter(field_name="currency")
-    is_reversal = filters.BooleanFilter()
+    currency = filters.ChoiceFilter(choices=[(code, code) for code in CURRENCY_CODES])
+    is_reversal = StrictBooleanFilter()
     source_file_id = filters.UUIDFilter(field_name="source_file_id")
-    search = filters.CharFilter(method="filter_search", max_length=200)
+    search = text_filter(200, method="filter_search")
 
     class Meta:
         model = SourceEntry
@@ -73,36 +84,57 @@ class SourceEntryFilterSet(filters.FilterSet):
         )
 
 
-class MatchFilterSet(filters.FilterSet):
+class MatchFilterSet(StrictFilterSet):
     status = _choices(MatchStatus)
     kind = filters.ChoiceFilter(choices=MatchKind.choices)
     shape = filters.ChoiceFilter(choices=MatchShape.choices)
-    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
-    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
-    is_ambiguous = filters.BooleanFilter()
+    score_min = ScoreFilter(field_name="score", lookup_expr="gte")
+    score_max = ScoreFilter(field_name="score", lookup_expr="lte")
+    is_ambiguous = StrictBooleanFilter()
 
     class Meta:
         model = Match
         fields = ["status", "kind", "shape", "is_ambiguous"]
 
 
-class DiscrepancyFilterSet(filters.FilterSet):
+# `me` or a user id; at most 9 digits, so an id never overflows the integer column.
+ASSIGNEE_PATTERN = r"^(me|[1-9][0-9]{0,8})$"
+
+
+class DiscrepancyFilterSet(StrictFilterSet):
     status = _choices(DiscrepancyStatus)
     severity = _choices(DiscrepancySeverity)
     kind = _choices(DiscrepancyKind)
+    assignee = filters.CharFilter(
+        method="filter_assignee",
+        max_length=20,
+        help_text="(ext) `me` (the caller's) or a user id: the discrepancies assigned to them.",
+    )
 
     class Meta:
         model = Discrepancy
         fields = ["status", "severity", "kind"]
 
+    @extend_schema_field({"type": "string", "pattern": ASSIGNEE_PATTERN})
+    def filter_assignee(
+        self, queryset: QuerySet[Discrepancy], name: str, value: str
+    ) -> QuerySet[Discrepancy]:
+        from rest_framework.exceptions import ValidationError
 
-class RunGlFilterSet(filters.FilterSet):
+        if value == "me":
+            return queryset.filter(assigned_to_id=self.request.user.pk)
+        if not re.fullmatch(ASSIGNEE_PATTERN, value):
+            raise ValidationError({"assignee": ["Use `me` or a user id."]})
+        return queryset.filter(assigned_to_id=int(value))
+
+
+class RunGlFilterSet(StrictFilterSet):
     booking_date_from = filters.DateFilter(field_name="booking_date", lookup_expr="gte")
     booking_date_to = filters.DateFilter(field_name="booking_date", lookup_expr="lte")
-    amount_min = filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
+    amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     reconciliation_status = filters.ChoiceFilter(choices=ReconciliationStatus.choices)
-    search = filters.CharFilter(method="filter_search", max_length=200)
+    search = text_filter(200, method="filter_search")
 
     class Meta:
         model = LedgerEntry
@@ -119,9 +151,9 @@ class RunGlFilterSet(filters.FilterSet):
         )
 
 
-class AuditEventFilterSet(filters.FilterSet):
-    action = filters.CharFilter()
-    subject_type = filters.CharFilter()
+class AuditEventFilterSet(StrictFilterSet):
+    action = text_filter(64)
+    subject_type = text_filter(32)
     subject_id = filters.UUIDFilter()
 
     class Meta:

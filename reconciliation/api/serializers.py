@@ -5,7 +5,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ledgers.api.fields import AmountField, StrictFieldsMixin
+from ledgers.api.fields import (
+    AmountField,
+    JSONTextField,
+    StrictFieldsMixin,
+)
 from ledgers.api.serializers import LedgerSettingsInputSerializer
 from reconciliation.choices import (
     CloseReason,
@@ -40,6 +44,18 @@ class RunUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
 
 
 class RunCloseInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="(ext) Why the run is closed although its reconciliation report does not "
+        "balance: required then (409 `report_unbalanced` without it), audited.",
+    )
+
+
+class RunApproveInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
@@ -81,8 +97,39 @@ class RunCountsSerializer(serializers.Serializer[Any]):
 class RunSerializer(serializers.ModelSerializer[Run]):
     ledger_id = serializers.UUIDField(read_only=True)
     account_id = serializers.UUIDField(read_only=True, allow_null=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    label = serializers.SerializerMethodField(
+        help_text="(ext) The run named by account (else ledger) and statement period, e.g. "
+        '"Operating EUR · Mar 2024"; before any statement "<name> · created <date>".'
+    )
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, read_only=True, allow_null=True
+    )
+    closed_by = serializers.CharField(
+        source="closed_by.username",
+        default=None,
+        read_only=True,
+        allow_null=True,
+        help_text="(ext) Who closed the run: the preparer of the sign-off.",
+    )
+    approved_by = serializers.CharField(
+        source="approved_by.username",
+        default=None,
+        read_only=True,
+        allow_null=True,
+        help_text="(ext) Who approved the closed run (a second person); null until then.",
+    )
+    approved_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="(ext) When the run was approved; an approved run is immutable (every "
+        "write answers 409 `run_approved`) and its report is frozen.",
+    )
     counts = RunCountsSerializer(source="*", read_only=True)
+
+    def get_label(self, run: Run) -> str:
+        from reconciliation.selectors import run_label_of
+
+        return run_label_of(run)
 
     class Meta:
         model = Run
@@ -90,6 +137,7 @@ class RunSerializer(serializers.ModelSerializer[Run]):
             "id",
             "ledger_id",
             "account_id",
+            "label",
             "mode",
             "source_type",
             "status",
@@ -103,6 +151,9 @@ class RunSerializer(serializers.ModelSerializer[Run]):
             "started_at",
             "finished_at",
             "closed_at",
+            "closed_by",
+            "approved_at",
+            "approved_by",
         ]
         read_only_fields = fields
 
@@ -133,12 +184,33 @@ class StatementSerializer(serializers.Serializer[Any]):
     entry_sum = AmountField()
 
 
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """An enum column that stores "" for "not set": rendered as null, so the value is
+    always in the enum or null, as the schema says."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
+
+
+class SourceFileFormatField(BlankAsNullChoiceField):
+    """`csv`/`camt.053`, or null for a file that failed before its format was known."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=SourceFileFormat.choices, **kwargs)
+
+
 class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
     run_id = serializers.UUIDField(read_only=True)
+    format = SourceFileFormatField(read_only=True)
     imported = serializers.IntegerField(source="imported_count", read_only=True)
     skipped = serializers.IntegerField(source="skipped_count", read_only=True)
     statements = StatementSerializer(many=True, read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = SourceFile
@@ -163,11 +235,11 @@ class SourceFileSerializer(serializers.ModelSerializer[SourceFile]):
         read_only_fields = fields
 
 
-class SourceUploadInputSerializer(serializers.Serializer[Any]):
+class SourceUploadInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     file = serializers.FileField(allow_empty_file=True)
     idempotency_key = serializers.CharField(max_length=255, required=False)
     format = serializers.ChoiceField(choices=SourceFileFormat.choices, required=False)
-    mapping = serializers.JSONField(required=False)
+    mapping = JSONTextField(required=False)
     allow_duplicate = serializers.BooleanField(required=False, default=False)
 
 
@@ -190,7 +262,7 @@ class SourceUploadResultSerializer(serializers.Serializer[Any]):
     )
     skipped_duplicates = serializers.IntegerField()
     skipped = serializers.IntegerField()
-    format = serializers.CharField()
+    format = serializers.ChoiceField(choices=SourceFileFormat.choices)
     warnings = serializers.ListField(child=serializers.DictField())
     run_status = serializers.CharField()
 
@@ -203,7 +275,10 @@ class SourceEntrySerializer(serializers.ModelSerializer[SourceEntry]):
     source_file_id = serializers.UUIDField(read_only=True)
     ledger_id = serializers.UUIDField(read_only=True)
     amount = AmountField(read_only=True)
-    closed_by = serializers.CharField(source="closed_by.username", default=None, read_only=True)
+    closed_by = serializers.CharField(
+        source="closed_by.username", default=None, read_only=True, allow_null=True
+    )
+    close_reason = BlankAsNullChoiceField(choices=CloseReason.choices, read_only=True)
 
     class Meta:
         model = SourceEntry
@@ -280,6 +355,14 @@ class _MatchLedgerEntry(_MatchSideEntry):
 
 class MatchSerializer(serializers.ModelSerializer[Match]):
     run_id = serializers.UUIDField(read_only=True)
+    score = serializers.IntegerField(
+        read_only=True,
+        help_text="0-100. For `kind: auto` the engine's score, the sum of the explanation's "
+        "points. For `kind: manual` always 100: a person's decision; its explanation starts "
+        "with a `manual` criterion (who, and the note), followed by the facts (amount, "
+        "date, currency; for 1:1 also reference, counterparty, description) as the engine "
+        "judges them, whose points are shown for comparison and do not add up to the score.",
+    )
     source_entry_ids = serializers.SerializerMethodField()
     ledger_entry_ids = serializers.SerializerMethodField()
     source_entries = serializers.SerializerMethodField()
@@ -404,6 +487,20 @@ class DiscrepancySerializer(serializers.ModelSerializer[Discrepancy]):
     match_id = serializers.UUIDField(read_only=True, allow_null=True)
     statement_id = serializers.UUIDField(read_only=True, allow_null=True)
     amount = AmountField(read_only=True, allow_null=True)
+    close_reason = serializers.CharField(
+        read_only=True,
+        help_text="(ext) Why a person closed it (an item close reason); empty while open "
+        "or when it resolved itself.",
+    )
+    assignee_id = serializers.IntegerField(
+        source="assigned_to_id",
+        read_only=True,
+        allow_null=True,
+        help_text="(ext) The user working on it (reviewer or admin of the organization).",
+    )
+    assignee = serializers.CharField(
+        source="assigned_to.username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Discrepancy
@@ -421,6 +518,9 @@ class DiscrepancySerializer(serializers.ModelSerializer[Discrepancy]):
             "statement_id",
             "message",
             "note",
+            "close_reason",
+            "assignee_id",
+            "assignee",
             "created_at",
             "updated_at",
             "resolved_at",
@@ -431,8 +531,136 @@ class DiscrepancySerializer(serializers.ModelSerializer[Discrepancy]):
 class DiscrepancyUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=DiscrepancyStatus.choices, required=False)
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    reason = serializers.ChoiceField(
+        choices=CloseReason.choices,
+        required=False,
+        help_text="(ext) Why it is closed (the item close reasons). Optional: closing "
+        "without one records `manual_review`. Only with `status: closed` (or on a closed "
+        "discrepancy), else 400 `reason_without_close`.",
+    )
+    assignee_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="(ext) Assign to a user (a reviewer or admin of the run's organization, "
+        "else 400 `invalid_assignee`); null unassigns.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
-            raise serializers.ValidationError("Send status and/or note.")
+            raise serializers.ValidationError("Send status, note, reason and/or assignee_id.")
         return attrs
+
+
+# --- the reconciliation report (#14) -------------------------------------------------------
+# Documentation of GET .../report's body (built by reconciliation.report.build); the view
+# returns the built body as is.
+
+
+class _ReportRow(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["gl_entry", "item", "match"])
+    id = serializers.UUIDField()
+    date = serializers.DateField(allow_null=True)
+    amount = AmountField()
+    text = serializers.CharField()
+    external_id = serializers.CharField(required=False, help_text="GL entries")
+    cleared_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="GL entries: the bank date of the accepted match that clears it, when "
+        "that is after the period end",
+    )
+    close_reason = serializers.CharField(required=False, help_text="closed items")
+    close_note = serializers.CharField(required=False, help_text="closed items")
+    closed_by = serializers.CharField(required=False, allow_null=True, help_text="closed items")
+    closed_at = serializers.DateTimeField(required=False, allow_null=True, help_text="closed items")
+    source_entry_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, help_text="matches"
+    )
+    ledger_entry_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, help_text="matches"
+    )
+
+
+class _ReportSection(serializers.Serializer[Any]):
+    total = AmountField()
+    count = serializers.IntegerField()
+    rows = _ReportRow(many=True)
+
+
+class _ReportStatement(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    statement_id = serializers.CharField()
+    source_file_id = serializers.UUIDField()
+    filename = serializers.CharField()
+    account = serializers.CharField()
+    period_from = serializers.DateField(allow_null=True)
+    period_to = serializers.DateField(allow_null=True)
+    opening_balance = AmountField(allow_null=True)
+    closing_balance = AmountField(allow_null=True)
+    closing_date = serializers.DateField(allow_null=True)
+
+
+class _ReportBook(serializers.Serializer[Any]):
+    opening_balance = AmountField()
+    opening_balance_date = serializers.DateField(allow_null=True)
+    entries_total = AmountField()
+    entry_count = serializers.IntegerField()
+    balance = AmountField()
+
+
+class _ReportWarning(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ReportSerializer(serializers.Serializer[Any]):
+    """The bank reconciliation statement of a run (README "The reconciliation report").
+
+    adjusted_bank_balance = bank_closing_balance + deposits_in_transit + unpresented_payments;
+    adjusted_book_balance = book.balance + bank_only + partial_differences + closed_items
+    + matched_outside_book; difference = adjusted bank - adjusted book; balanced when 0.
+    """
+
+    run_id = serializers.UUIDField()
+    label = serializers.CharField()
+    ledger = serializers.DictField(child=serializers.CharField())
+    account = serializers.DictField(child=serializers.CharField(), allow_null=True)
+    currency = serializers.CharField()
+    period_from = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(help_text="T: everything is as of this day.")
+    period_end_source = serializers.ChoiceField(
+        choices=["statement_period", "statement_closing_date", "run_created"]
+    )
+    statement = _ReportStatement(
+        allow_null=True, help_text="The statement whose closing balance is the bank side."
+    )
+    book = _ReportBook()
+    bank_closing_balance = AmountField(allow_null=True)
+    book_balance = AmountField()
+    outstanding_total = AmountField()
+    deposits_in_transit = _ReportSection(help_text="GL entries > 0 not cleared by T")
+    unpresented_payments = _ReportSection(help_text="GL entries < 0 not cleared by T")
+    bank_only = _ReportSection(help_text="the run's items in no accepted match")
+    partial_differences = _ReportSection(help_text="accepted matches: bank - GL")
+    closed_items = _ReportSection(help_text="items closed by a person")
+    matched_outside_book = _ReportSection(
+        help_text="GL sides of accepted matches not in the book balance (dated after T or "
+        "before the opening date, or on no/another account)"
+    )
+    adjusted_bank_balance = AmountField(allow_null=True)
+    adjusted_book_balance = AmountField()
+    difference = AmountField(allow_null=True)
+    balanced = serializers.BooleanField()
+    warnings = _ReportWarning(many=True)
+    run_status = serializers.CharField()
+    closed_by = serializers.CharField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    approved_by = serializers.CharField(allow_null=True)
+    approved_at = serializers.DateTimeField(allow_null=True)
+    generated_at = serializers.DateTimeField()
+    frozen = serializers.BooleanField(help_text="true: the report frozen at approval")
+    sha256 = serializers.CharField(
+        allow_null=True,
+        help_text="sha256 of the frozen report's canonical JSON (sorted keys, no "
+        "whitespace, UTF-8) without `frozen` and `sha256`; also header X-Report-SHA256.",
+    )

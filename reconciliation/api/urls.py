@@ -16,6 +16,12 @@ urlpatterns = [
         name="run-detail",
     ),
     path(f"{RUNS}/<uuid:pk>/close", views.RunViewSet.as_view({"post": "close"}), name="run-close"),
+    path(
+        f"{RUNS}/<uuid:pk>/approve",
+        views.RunViewSet.as_view({"post": "approve"}),
+        name="run-approve",
+    ),
+    path(f"{RUN}/report", views.RunReportViewSet.as_view({"get": "report"}), name="run-report"),
     path(f"{RUN}/sources", views.RunSourceFileViewSet.as_view({"get": "list"}), name="run-sources"),
     path(
         f"{RUN}/sources/upload",
@@ -38,6 +44,16 @@ urlpatterns = [
         name="run-manual-match",
     ),
     path(f"{RUN}/matches", views.RunMatchListViewSet.as_view({"get": "list"}), name="run-matches"),
+    path(
+        f"{RUN}/matches/<uuid:pk>/reopen",
+        views.RunMatchUndoViewSet.as_view({"post": "reopen"}),
+        name="run-match-reopen",
+    ),
+    path(
+        f"{RUN}/matches/<uuid:pk>/unmatch",
+        views.RunMatchUndoViewSet.as_view({"post": "unmatch"}),
+        name="run-match-unmatch",
+    ),
     path(f"{RUN}/items", views.RunItemListViewSet.as_view({"get": "list"}), name="run-items"),
     path(f"{RUN}/gl-only", views.RunGlOnlyViewSet.as_view({"get": "list"}), name="run-gl-only"),
     path(f"{RUN}/gl-all", views.RunGlAllViewSet.as_view({"get": "list"}), name="run-gl-all"),

@@ -6,10 +6,15 @@ import uuid
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -39,6 +44,8 @@ from reconciliation.api.serializers import (
     NoteInputSerializer,
     OptionalNoteInputSerializer,
     ReconcileResultSerializer,
+    ReportSerializer,
+    RunApproveInputSerializer,
     RunCloseInputSerializer,
     RunCreateInputSerializer,
     RunGlEntrySerializer,
@@ -78,9 +85,17 @@ from reconciliation.services.matches import (
     match_accept,
     match_create_manual,
     match_reject,
+    match_reopen,
+    match_unmatch,
     match_update_note,
 )
-from reconciliation.services.runs import run_close, run_create, run_delete, run_update_note
+from reconciliation.services.runs import (
+    run_approve,
+    run_close,
+    run_create,
+    run_delete,
+    run_update_note,
+)
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -93,6 +108,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
         "destroy": MembershipRole.ADMIN,
         "partial_update": MembershipRole.REVIEWER,
         "close": MembershipRole.REVIEWER,
+        "approve": MembershipRole.REVIEWER,
     }
 
     def get_queryset(self) -> QuerySet[Run]:
@@ -162,12 +178,36 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
         run_delete(run=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=RunCloseInputSerializer, responses={200: RunSerializer})
+    @extend_schema(
+        request=RunCloseInputSerializer,
+        responses={200: RunSerializer},
+        description="Freeze the run; the caller becomes its preparer (`closed_by`). When its "
+        "reconciliation report does not balance (or has no bank closing balance), a "
+        "`reason` is required: 409 `report_unbalanced` (with `difference`) without one. "
+        "409 `run_approved` on an approved run, `run_running` while it is working.",
+    )
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str) -> Response:
         data = RunCloseInputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        run = run_close(run=self.get_object(), actor=request.user, note=data.validated_data["note"])
+        run = run_close(run=self.get_object(), actor=request.user, **data.validated_data)
+        return self._render(run)
+
+    @extend_schema(
+        request=RunApproveInputSerializer,
+        responses={200: RunSerializer},
+        description="(ext) Four-eyes sign-off of a closed run by a reviewer or admin who did "
+        "not close it: 403 `approver_is_preparer` for its preparer, 409 `run_not_closed` "
+        "for a run that is not closed, 409 `run_approved` when approved already. The "
+        "report is frozen with its sha256; from then on every write on the run or anything "
+        "in it answers 409 `run_approved`. Audited (`run.approved`).",
+    )
+    def approve(self, request: Request, pk: str) -> Response:
+        data = RunApproveInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        run = run_approve(
+            run=self.get_object(), actor=request.user, note=data.validated_data["note"]
+        )
         return self._render(run)
 
 
@@ -193,6 +233,7 @@ class RunChildViewSet(TenantViewSet):
 
 class RunSourceFileViewSet(mixins.ListModelMixin, RunChildViewSet):
     serializer_class = SourceFileSerializer
+    parser_classes = [MultiPartParser]
     pagination_class = LimitOffsetPagination
     action_roles = {"upload": MembershipRole.REVIEWER, "destroy": MembershipRole.ADMIN}
     ordering_fields = ["created_at", "filename", "status"]
@@ -356,6 +397,114 @@ class RunDiscrepancyListViewSet(mixins.ListModelMixin, RunChildViewSet):
         return run_discrepancy_list(run=self.run())
 
 
+REPORT_FORMATS = ("json", "csv", "xlsx", "pdf")
+
+
+class RunReportViewSet(RunChildViewSet):
+    """GET RUNS/{runID}/report: the bank reconciliation statement (viewer role)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # `?format=` names the report's file format here, not a DRF renderer: DRF's own
+        # negotiation would answer 404 for csv/xlsx/pdf. Errors are always JSON.
+        return (JSONRenderer(), JSONRenderer.media_type)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=list(REPORT_FORMATS),
+                description="json (default), or a file: csv, xlsx, pdf (with "
+                "Content-Disposition: attachment). Anything else is a 400.",
+            )
+        ],
+        responses={
+            (200, "application/json"): ReportSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV file"),
+            (
+                200,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ): OpenApiResponse(OpenApiTypes.BINARY, description="XLSX file"),
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="PDF file"),
+        },
+        description="(ext) The bank reconciliation statement of the run as of its period end: "
+        "bank closing balance (latest statement), book balance (account opening balance + "
+        "GL entries up to the period end), the reconciling items with the rows behind each "
+        "figure, the adjusted balances, `difference` and `balanced`. An approved run serves "
+        "the report frozen at approval (`frozen: true`) with its sha256 in the body and in "
+        "the X-Report-SHA256 header. Definitions: README, 'The reconciliation report'.",
+    )
+    def report(self, request: Request, run_pk: str) -> HttpResponse | Response:
+        from reconciliation.report.build import run_report_get
+        from reconciliation.report.files import CONTENT_TYPES, render
+
+        file_format = request.query_params.get("format", "json")
+        if file_format not in REPORT_FORMATS:
+            raise ValidationError(
+                {"format": [f"Unknown format {file_format!r}; use {', '.join(REPORT_FORMATS)}."]}
+            )
+        run = run_get(user=request.user, run_id=run_pk, with_counts=True)
+        self.require(run.ledger.organization_id)
+        body = run_report_get(run=run)
+        headers = {"X-Report-SHA256": body["sha256"]} if body["sha256"] else {}
+        if file_format == "json":
+            return Response(body, headers=headers)
+        response = HttpResponse(render(body, file_format), content_type=CONTENT_TYPES[file_format])
+        name = f"reconciliation-{run.pk}-{body['period_end']}.{file_format}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        for key, value in headers.items():
+            response[key] = value
+        return response
+
+
+class RunMatchUndoViewSet(RunChildViewSet):
+    """Undo under RUNS/{runID}/matches/{matchID}/...: reopen a rejected match, unmatch an
+    accepted one. A match of another run is a 404 here."""
+
+    action_roles = {"reopen": MembershipRole.REVIEWER, "unmatch": MembershipRole.REVIEWER}
+
+    def _match(self, pk: str) -> Match:
+        match = match_get(user=self.request.user, match_id=pk)
+        if match.run_id != self.run().pk:
+            raise NotFound("Match not found.")
+        return match
+
+    def _render(self, match: Match) -> Response:
+        return Response(MatchSerializer(match_get(user=self.request.user, match_id=match.pk)).data)
+
+    @extend_schema(
+        request=OptionalNoteInputSerializer,
+        responses={200: MatchSerializer},
+        description="(ext) Undo a reject: rejected -> suggested, its entries linked again (the "
+        "pair may be suggested again). 409 `entry_in_other_match` / `item_closed` (naming "
+        "the entries) when one of them is now in another live match or closed; 409 "
+        "`invalid_state` for a match that is not rejected; 409 `run_closed`/`run_approved`.",
+    )
+    def reopen(self, request: Request, run_pk: str, pk: str) -> Response:
+        match = self._match(pk)
+        data = OptionalNoteInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return self._render(
+            match_reopen(match=match, actor=request.user, note=data.validated_data["note"])
+        )
+
+    @extend_schema(
+        request=OptionalNoteInputSerializer,
+        responses={200: MatchSerializer},
+        description="(ext) Undo an accept: the entries become unmatched and discrepancies are "
+        "recomputed. An `auto` match returns to `suggested` (back in the review queue); a "
+        "`manual` match becomes `rejected`. 409 `invalid_state` for a match that is not "
+        "accepted; 409 `run_closed`/`run_approved`.",
+    )
+    def unmatch(self, request: Request, run_pk: str, pk: str) -> Response:
+        match = self._match(pk)
+        data = OptionalNoteInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return self._render(
+            match_unmatch(match=match, actor=request.user, note=data.validated_data["note"])
+        )
+
+
 class RunEventListViewSet(mixins.ListModelMixin, TenantViewSet):
     """The audit trail of a run; readable after the run was deleted (events keep plain ids)."""
 
@@ -455,6 +604,25 @@ class ItemViewSet(TenantViewSet):
         )
 
 
+def _assignee(user_id: int | None) -> Any:
+    """The user an assignee id names (None unassigns). An unknown id is the same 400 as a
+    user outside the organization: ids of other tenants' people are not revealed."""
+    from django.contrib.auth import get_user_model
+
+    from ledgers.exceptions import Invalid
+
+    if user_id is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise Invalid(
+            "The assignee must be a reviewer or admin of the run's organization.",
+            code="invalid_assignee",
+            attr="assignee_id",
+        )
+    return user
+
+
 class DiscrepancyViewSet(TenantViewSet):
     serializer_class = DiscrepancySerializer
     action_roles = {"partial_update": MembershipRole.REVIEWER}
@@ -465,18 +633,30 @@ class DiscrepancyViewSet(TenantViewSet):
     def organization_id_of(self, obj: Discrepancy) -> uuid.UUID:
         return obj.run.ledger.organization_id
 
-    @extend_schema(request=DiscrepancyUpdateInputSerializer, responses={200: DiscrepancySerializer})
+    @extend_schema(
+        request=DiscrepancyUpdateInputSerializer,
+        responses={200: DiscrepancySerializer},
+        description="Status, note (ext: close `reason`, `assignee_id`). Closing records the "
+        "reason (`manual_review` when none is sent) and the time; reopening clears them. "
+        "Audited as `discrepancy.updated` (before -> after).",
+    )
     def partial_update(self, request: Request, pk: str) -> Response:
         discrepancy = self.get_object()
         data = DiscrepancyUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        values = data.validated_data
+        extra: dict[str, Any] = {}
+        if "assignee_id" in values:
+            extra["assignee"] = _assignee(values["assignee_id"])
         updated = discrepancy_update(
             discrepancy=discrepancy,
             actor=request.user,
-            status=data.validated_data.get("status"),
-            note=data.validated_data.get("note"),
+            status=values.get("status"),
+            note=values.get("note"),
+            reason=values.get("reason"),
+            **extra,
         )
-        return Response(DiscrepancySerializer(updated).data)
+        return Response(DiscrepancySerializer(self.get_queryset().get(pk=updated.pk)).data)
 
 
 class LegacyReconcileViewSet(TenantViewSet):

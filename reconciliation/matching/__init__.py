@@ -46,11 +46,14 @@ Modules, in the order the engine uses them:
   on one day that adds up, by meet-in-the-middle, runs of one day decided jointly.
 - ``engine``: orchestration, determinism (inputs sorted by id first; every tie is broken
   on ids), auto-accept = score >= threshold and not ambiguous and difference == 0.
-- ``synthetic``: a seeded generator of bank/GL rows with a known truth set (exact,
-  shifted, fee, batch, split, reversal, ambiguous twins, noise; optional skew) for tests
-  and the benchmark command; ``truth_month``: a month of one account with a known truth
-  set, written as camt.053 and as a German bank CSV, for measuring the whole product
-  (parsers, import, auto-match, discrepancies).
+
+Test data lives outside the app, in the top-level ``benchmarks`` package:
+``benchmarks.synthetic``, a seeded generator of bank/GL rows with a known truth set
+(exact, shifted, fee, batch, split, reversal, ambiguous twins, noise; optional skew) for
+the engine's tests and the benchmark command, and ``benchmarks.truth_month``, a month of
+one account with a known truth set, written as camt.053 and as a German bank CSV, for
+measuring the whole product (``benchmarks.truth``: parsers, import, auto-match,
+discrepancies).
 
 Money is ``Decimal`` in and out; inside, amounts are exact integer micro-units (the amount
 columns hold 6 decimals), never floats. Scores are ints; only the assignment solvers see

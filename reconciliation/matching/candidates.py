@@ -607,8 +607,13 @@ def score(
     tolerance: np.ndarray,
     window: int,
     reference_tolerance: np.ndarray | None = None,
+    *,
+    batch_rule: bool = True,
 ) -> ScoredEdges:
     """Scores of all candidate pairs, vectorised (see the module docstring).
+
+    `batch_rule=False` lets a batch row pair on an equal amount alone (the engine's last
+    1:1 pass, for a batch booked as one GL entry; see engine.py).
 
     Gives exactly `scoring.score_rows` for every pair (the property tests check it), except
     that a reference key skipped by the evidence join's limit gives no points here.
@@ -686,7 +691,17 @@ def score(
     shared = (ref_pts > 0) | same_iban | (named & (s_name == l_name))
     conflict = _has_invoice(src, vocab)[s] & _has_invoice(led, vocab)[lg] & (ref_key < 0)
     basis, basis_tolerance, a_pts = _amount_bases(
-        src, led, s, lg, diff, tolerance, reference_tolerance, shared, ref_pts > 0, conflict
+        src,
+        led,
+        s,
+        lg,
+        diff,
+        tolerance,
+        reference_tolerance,
+        shared,
+        ref_pts > 0,
+        conflict,
+        src.batch[s] if batch_rule else np.zeros(n, dtype=bool),
     )
     total = a_pts + d_pts + ref_pts + np.minimum(cp_raw, EVIDENCE_MAX - ref_pts) + desc_pts
     total[basis == BASIS_NONE] = NOT_A_CANDIDATE
@@ -722,6 +737,7 @@ def _amount_bases(
     shared: np.ndarray,
     shared_reference: np.ndarray,
     conflict: np.ndarray,
+    batch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`scoring.amount_basis` and the amount points of every pair: (basis, the tolerance
     that admitted it, points)."""
@@ -749,7 +765,7 @@ def _amount_bases(
                 src.instructed[s].tolist(),
                 shared.tolist(),
                 shared_reference.tolist(),
-                src.batch[s].tolist(),
+                batch.tolist(),
                 conflict.tolist(),
                 strict=True,
             )
@@ -766,7 +782,6 @@ def _amount_bases(
     ref_tol = reference_tolerance[s]
     charges = src.charges[s]
     instructed = src.instructed[s]
-    batch = src.batch[s]
     conditions = [
         batch & ~shared,
         diff == 0,

@@ -17,7 +17,9 @@ Order of work (see `reconciliation/matching/__init__.py` for the design overview
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from itertools import pairwise
 from operator import attrgetter
@@ -30,7 +32,10 @@ from reconciliation.matching.assignment import assign, weights
 from reconciliation.matching.scoring import (
     BASIS_CHARGES,
     NO_NAME,
+    STRUCTURE_MAX,
     Evidence,
+    batch_cue,
+    criterion,
     explain_exact_pair,
     name_points,
     pair_explanation,
@@ -144,6 +149,28 @@ def _match(
         )
     stats["one_to_many"] = sum(1 for g in found if g.shape == "one_to_many")
     stats["many_to_one"] = sum(1 for g in found if g.shape == "many_to_one")
+    # A batch booking no group explained may be one GL entry of its total (an ERP that
+    # books a payment run as a whole): only now, when no part of any other batch or split
+    # can be taken from it, on an equal amount alone.
+    batches = _batch_rows(src)
+    if batches.any():
+        totals = _one_to_one(
+            src,
+            led,
+            vocab,
+            src_free & batches,
+            led_free,
+            tolerance,
+            reference_tolerance,
+            settings,
+            forbidden,
+            {},
+            batch_totals=True,
+        )
+        for p in totals:
+            src_free[src_index_of(src, p.source_ids[0])] = False
+        proposals.extend(totals)
+        stats["batch_totals"] = len(totals)
     unmarked = _reversals(src, src_rows, src_free, settings, marked=False)
     proposals.extend(unmarked)
     stats["reversal"] += len(unmarked)
@@ -270,7 +297,10 @@ def _one_to_one(
     settings: MatchSettings,
     forbidden: frozenset[tuple[int, int]],
     stats: dict[str, int],
+    *,
+    batch_totals: bool = False,
 ) -> list[Proposal]:
+    """The 1:1 pass; `batch_totals`: the last one, for batch rows only (see `_match`)."""
     window = settings.date_window_days
     edges = candidates.generate(
         src,
@@ -284,7 +314,14 @@ def _one_to_one(
     stats["candidate_pairs"] = len(edges.source)
     stats["crowded_sources"] = edges.crowded_sources
     scored = candidates.score(
-        src, led, vocab, edges, tolerance, window, reference_tolerance=reference_tolerance
+        src,
+        led,
+        vocab,
+        edges,
+        tolerance,
+        window,
+        reference_tolerance=reference_tolerance,
+        batch_rule=not batch_totals,
     )
     keep = scored.score >= settings.min_score
     if forbidden:
@@ -311,7 +348,41 @@ def _one_to_one(
         part = chosen[start : start + _PROPOSAL_CHUNK]
         out.extend(_one_to_one_proposals(src, led, vocab, scored, part, ambiguous, threshold))
     stats["one_to_one"] = len(out)
+    if batch_totals:
+        out = [_as_batch_total(p, src.rows[src_index_of(src, p.source_ids[0])]) for p in out]
     return out
+
+
+def _batch_rows(src: candidates.Side) -> np.ndarray:
+    """The rows of `src.batch` that hold several payments (not an instalment of one)."""
+    out = src.batch.copy()
+    for i in np.flatnonzero(out).tolist():
+        row = src.rows[i]
+        out[i] = len(row.details) > 1 or (row.batch_count or 0) > 1 or batch_cue(row) is not None
+    return out
+
+
+def src_index_of(src: candidates.Side, row_id: str) -> int:
+    return bisect_left(src.ids, row_id)
+
+
+def _as_batch_total(p: Proposal, row: EntryRow) -> Proposal:
+    """A batch paired with one GL entry of its total: said so, and never auto-accepted
+    unless shared evidence made the pair (an equal total alone is a guess)."""
+    cue = batch_cue(row)
+    what = cue.text if cue is not None else f"{len(row.details)} transaction details"
+    note = criterion(
+        "structure",
+        0,
+        STRUCTURE_MAX,
+        f"a batch ({what}) paired with one GL entry of its total, as no set of GL entries fitted",
+    )
+    evidence = any(c.points for c in p.explanation if c.name in ("reference", "counterparty"))
+    return replace(
+        p,
+        explanation=(*p.explanation, note),
+        auto_accept=p.auto_accept and evidence,
+    )
 
 
 def _one_to_one_proposals(

@@ -10,23 +10,23 @@ once on fresh state instead of double-linking.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _json_text  # the C encoder json.dumps uses
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from ledgers.ids import hex_id_stream
 from ledgers.models import LedgerEntry
+from reconciliation.bulk import analyze, copy_lines, copy_text, stream_rows
 from reconciliation.choices import (
     MatchKind,
     MatchShape,
@@ -76,60 +76,39 @@ def run_match_settings(run: Run) -> MatchSettings:
     return MatchSettings(**values)
 
 
-_SOURCE_FIELDS = (
-    ("id", "text"),
-    ("amount", "numeric"),
-    ("currency", "varchar"),
-    ("booking_date", "date"),
-    ("value_date", "date"),
-    ("reference", "varchar"),
-    ("bank_reference", "varchar"),
-    ("end_to_end_id", "varchar"),
-    ("creditor_reference", "varchar"),
-    ("counterparty_name", "varchar"),
-    ("counterparty_iban", "varchar"),
-    ("description", "text"),
-    ("is_reversal", "bool"),
-    ("details", "jsonb"),
-    ("bank_transaction_code", "varchar"),
-    ("batch_count", "int4"),
-)
-_LEDGER_FIELDS = (
-    ("id", "text"),
-    ("amount", "numeric"),
-    ("currency", "varchar"),
-    ("booking_date", "date"),
-    ("value_date", "date"),
-    ("reference", "varchar"),
-    ("external_id", "varchar"),
-    ("counterparty", "varchar"),
-    ("description", "text"),
-)
+class FreeSourceEntry(NamedTuple):
+    """What the engine reads of a free bank entry; the fields are the columns streamed."""
+
+    id: str
+    amount: Decimal
+    currency: str
+    booking_date: dt.date
+    value_date: dt.date | None
+    reference: str
+    bank_reference: str
+    end_to_end_id: str
+    creditor_reference: str
+    counterparty_name: str
+    counterparty_iban: str
+    description: str
+    is_reversal: bool
+    details: list[dict[str, Any]] | None
+    bank_transaction_code: str
+    batch_count: int | None
 
 
-def _stream(qs: Any, fields: tuple[tuple[str, str], ...]) -> Iterator[tuple[Any, ...]]:
-    """`qs.values_list(...)` rows with the id as text, streamed.
+class FreeLedgerEntry(NamedTuple):
+    """What the engine reads of a free GL entry; the fields are the columns streamed."""
 
-    On PostgreSQL the query runs inside COPY ... TO STDOUT (FORMAT BINARY): rows arrive
-    as a stream and psycopg's C loaders build the values, where Django's iterator spent
-    more per row on cursor chunks and field converters than the engine spends matching.
-    """
-    names = [name for name, _ in fields]
-    if connection.vendor != "postgresql":
-        for row in qs.values_list(*names).iterator(chunk_size=10_000):
-            yield (str(row[0]), *row[1:])
-        return
-    sql, params = qs.values_list(*names).query.sql_with_params()
-    columns = ", ".join(
-        f'q."{name}"::text' if kind == "text" and name == "id" else f'q."{name}"'
-        for name, kind in fields
-    )
-    with connection.cursor() as cursor:
-        # The SQL is the ORM's own query for `qs`; its values stay parameters.
-        statement = f"COPY (SELECT {columns} FROM ({sql}) q) TO STDOUT (FORMAT BINARY)"  # noqa: S608
-        with cursor.cursor.copy(statement, params) as copy:
-            copy.set_types([kind for _, kind in fields])
-            yield from copy.rows()
+    id: str
+    amount: Decimal
+    currency: str
+    booking_date: dt.date
+    value_date: dt.date | None
+    reference: str
+    external_id: str
+    counterparty: str
+    description: str
 
 
 def _source_rows(run: Run) -> list[EntryRow]:
@@ -139,23 +118,25 @@ def _source_rows(run: Run) -> list[EntryRow]:
         Exists(MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True))
     )
     rows = []
-    for e in _stream(free, _SOURCE_FIELDS):
-        refs = tuple(r for r in (e[5], e[6], e[7], e[8]) if r)
+    for e in stream_rows(free, FreeSourceEntry, as_text=("id",)):
+        refs = tuple(
+            r for r in (e.reference, e.bank_reference, e.end_to_end_id, e.creditor_reference) if r
+        )
         rows.append(
             EntryRow(
-                id=e[0],
-                amount=e[1],
-                currency=e[2],
-                booking_date=e[3],
-                value_date=e[4],
+                id=e.id,
+                amount=e.amount,
+                currency=e.currency,
+                booking_date=e.booking_date,
+                value_date=e.value_date,
                 references=refs,
-                counterparty_name=e[9],
-                counterparty_iban=e[10],
-                description=e[11],
-                is_reversal=e[12],
-                details=_details(e[13], currency=e[2]),
-                booking_text=e[14],
-                batch_count=e[15],
+                counterparty_name=e.counterparty_name,
+                counterparty_iban=e.counterparty_iban,
+                description=e.description,
+                is_reversal=e.is_reversal,
+                details=_details(e.details, currency=e.currency),
+                booking_text=e.bank_transaction_code,
+                batch_count=e.batch_count,
             )
         )
     return rows
@@ -229,17 +210,17 @@ def _ledger_rows(
     if account is not None or run.account_id:
         qs = qs.filter(account_id=account or run.account_id)
     rows = []
-    for e in _stream(qs, _LEDGER_FIELDS):
+    for e in stream_rows(qs, FreeLedgerEntry, as_text=("id",)):
         rows.append(
             EntryRow(
-                id=e[0],
-                amount=e[1],
-                currency=e[2],
-                booking_date=e[3],
-                value_date=e[4],
-                references=tuple(r for r in (e[5],) if r),
-                counterparty_name=e[7],
-                description=e[8],
+                id=e.id,
+                amount=e.amount,
+                currency=e.currency,
+                booking_date=e.booking_date,
+                value_date=e.value_date,
+                references=(e.reference,) if e.reference else (),
+                counterparty_name=e.counterparty,
+                description=e.description,
             )
         )
     return rows
@@ -271,12 +252,12 @@ def _persist(
     """Write the proposals as matches with their link rows; returns (suggested, accepted,
     accepted source ids, accepted GL ids).
 
-    A million-row pass writes ~2.8 million rows here. On PostgreSQL they go through three
-    COPY statements as ready-made text lines, built while they stream (the only list kept
-    is the match ids): no model instances (bulk_create spent more time in Python per row
-    than COPY spends in total), no per-value adaptation, and no second copy of every
+    A million-row pass writes ~2.8 million rows here. They go through three COPY
+    statements as ready-made text lines, built while they stream (the only list kept is
+    the match ids): no model instances (bulk_create spent more time in Python per row than
+    COPY spends in total), no per-value adaptation, and no second copy of every
     explanation in memory. The values are ids, codes, numbers and JSON, so only the JSON
-    needs COPY's backslash escaping. Elsewhere (SQLite) bulk_create does the same work.
+    needs COPY's backslash escaping.
     """
     now = timezone.now()
     ids = hex_id_stream()
@@ -292,24 +273,40 @@ def _persist(
     pairs = list(zip(proposals, match_ids, strict=True))
     source_links = ((match_id, i) for p, match_id in pairs for i in p.source_ids)
     ledger_links = ((match_id, i) for p, match_id in pairs for i in p.ledger_ids)
-    if connection.vendor == "postgresql":
-        _copy_matches(run=run, now=now, rows=rows)
-        linked = _copy_links(MatchSourceLink, "source_entry_id", source_links)
-        linked += _copy_links(MatchLedgerLink, "ledger_entry_id", ledger_links)
-        if linked >= ANALYZE_AFTER_LINKS:
-            _analyze(
-                (Match, ("id", "run_id", "status", "difference")),
-                (MatchSourceLink, ("match_id", "source_entry_id", "is_active")),
-                (MatchLedgerLink, ("match_id", "ledger_entry_id", "is_active")),
-            )
-    else:
-        _bulk_create_matches(
-            run=run,
-            rows=list(rows),
-            source_links=list(source_links),
-            ledger_links=list(ledger_links),
+    _copy_matches(run=run, now=now, rows=rows)
+    linked = _copy_links(MatchSourceLink, "source_entry_id", source_links)
+    linked += _copy_links(MatchLedgerLink, "ledger_entry_id", ledger_links)
+    if linked >= ANALYZE_AFTER_LINKS:
+        # The status refresh and the discrepancy checks that follow query these tables:
+        # plan them for the rows this pass wrote. Only the columns those queries filter
+        # and join on are sampled: statistics of the explanation JSON cost most of the
+        # time of a whole-table ANALYZE of the matches. Small passes never take the lock.
+        analyze(
+            (Match, ("id", "run_id", "status", "difference")),
+            (MatchSourceLink, ("match_id", "source_entry_id", "is_active")),
+            (MatchLedgerLink, ("match_id", "ledger_entry_id", "is_active")),
         )
     return len(match_ids) - accepted, accepted, accepted_sources, accepted_ledgers
+
+
+class MatchRow(NamedTuple):
+    """The per-match values of a `reconciliation_match` row as the pass COPYs it; the
+    fields open the COPY column list (`MATCH_COPY_COLUMNS`), the pass's constants close it."""
+
+    id: str  # 32 hex digits
+    status: str
+    shape: str
+    score: int
+    is_ambiguous: bool
+    explanation: str  # JSON text
+    currency: str
+    source_total: Decimal
+    ledger_total: Decimal
+    difference: Decimal
+    decided_at: dt.datetime | None
+
+
+MATCH_COPY_COLUMNS = (*MatchRow._fields, "run_id", "kind", "note", "created_at")
 
 
 def _match_values(
@@ -320,9 +317,10 @@ def _match_values(
     ledgers: dict[str, EntryRow],
     now: dt.datetime,
     cache: dict[Any, str],
-) -> tuple[Any, ...]:
+) -> MatchRow:
     first = sources[p.source_ids[0]]
-    return (
+    # Positional, in field order: keyword arguments cost a second per million matches.
+    return MatchRow(
         match_id,
         _ACCEPTED if p.auto_accept else _SUGGESTED,
         _SHAPE_VALUES[p.shape],
@@ -349,35 +347,8 @@ def _total(rows: dict[str, EntryRow], ids: tuple[str, ...]) -> Decimal:
     return sum((rows[i].amount for i in ids), Decimal("0"))
 
 
-# Statistics are refreshed inside the pass once it wrote this many links: see _analyze.
+# Statistics are refreshed inside the pass once it wrote this many links (bulk.analyze).
 ANALYZE_AFTER_LINKS = 20_000
-
-
-def _analyze(*tables: tuple[Any, tuple[str, ...]]) -> None:
-    """Refresh planner statistics of tables this transaction just bulk-loaded.
-
-    The status refresh and the discrepancy checks that follow query the match and link
-    tables. Autovacuum cannot count rows that are not committed, so a first big pass
-    (or one after the tables were emptied) plans those queries for empty tables and
-    picks nested loops that rescan the new links for every entry: minutes instead of a
-    second, measured at 30,000 entries. ANALYZE in the transaction counts its own rows.
-    It holds a SHARE UPDATE EXCLUSIVE lock until commit, which only another ANALYZE or
-    VACUUM waits for (autovacuum skips a locked table), so two big passes serialise
-    here; small passes stay below the threshold and never take it.
-
-    Only the columns those queries filter and join on are sampled: statistics of the
-    explanation JSON cost most of the time of a whole-table ANALYZE of the matches.
-    """
-    with connection.cursor() as cursor:
-        for model, columns in tables:
-            cursor.execute(f"ANALYZE {model._meta.db_table} ({', '.join(columns)})")
-
-
-_MATCH_COPY_COLUMNS = (
-    "id", "status", "shape", "score", "is_ambiguous", "explanation", "currency",
-    "source_total", "ledger_total", "difference", "decided_at",
-    "run_id", "kind", "note", "created_at",
-)  # fmt: skip
 
 
 def _explanation_json(criteria: tuple[Criterion, ...], cache: dict[Any, str]) -> str:
@@ -404,84 +375,27 @@ def _explanation_json(criteria: tuple[Criterion, ...], cache: dict[Any, str]) ->
     return whole
 
 
-def _copy_text(value: str) -> str:
-    """COPY text format: a backslash is the escape character (JSON escapes are doubled)."""
-    return value.replace("\\", "\\\\")
-
-
-def _copy_lines(table: str, columns: tuple[str, ...], lines: Iterator[str]) -> int:
-    written = 0
-    with connection.cursor() as cursor:
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        with cursor.cursor.copy(sql) as copy:
-            buffer: list[str] = []
-            for line in lines:
-                buffer.append(line)
-                if len(buffer) >= 10_000:
-                    copy.write("".join(buffer))
-                    written += len(buffer)
-                    buffer = []
-            if buffer:
-                copy.write("".join(buffer))
-                written += len(buffer)
-    return written
-
-
-def _copy_matches(*, run: Run, now: dt.datetime, rows: Iterator[tuple[Any, ...]]) -> None:
+def _copy_matches(*, run: Run, now: dt.datetime, rows: Iterator[MatchRow]) -> None:
+    # run_id, kind, note, created_at: the same for every match of the pass.
     tail = f"\t{run.pk.hex}\t{MatchKind.AUTO.value}\t\t{now.isoformat()}\n"
     null = "\\N"
-    _copy_lines(
+    copy_lines(
         Match._meta.db_table,
-        _MATCH_COPY_COLUMNS,
+        MATCH_COPY_COLUMNS,
         (
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{'t' if r[4] else 'f'}\t{_copy_text(r[5])}\t"
-            f"{r[6]}\t{r[7]}\t{r[8]}\t{r[9]}\t{r[10].isoformat() if r[10] else null}{tail}"
+            f"{r.id}\t{r.status}\t{r.shape}\t{r.score}\t{'t' if r.is_ambiguous else 'f'}\t"
+            f"{copy_text(r.explanation)}\t{r.currency}\t{r.source_total}\t{r.ledger_total}\t"
+            f"{r.difference}\t{r.decided_at.isoformat() if r.decided_at else null}{tail}"
             for r in rows
         ),
     )
 
 
 def _copy_links(model: Any, column: str, links: Iterator[tuple[str, str]]) -> int:
-    return _copy_lines(
+    return copy_lines(
         model._meta.db_table,
         ("match_id", column, "is_active"),
         (f"{match_id}\t{entry_id}\tt\n" for match_id, entry_id in links),
-    )
-
-
-def _bulk_create_matches(
-    *,
-    run: Run,
-    rows: list[tuple[Any, ...]],
-    source_links: list[tuple[str, str]],
-    ledger_links: list[tuple[str, str]],
-) -> None:
-    matches = [
-        Match(
-            id=r[0],
-            run=run,
-            status=r[1],
-            kind=MatchKind.AUTO,
-            shape=r[2],
-            score=r[3],
-            is_ambiguous=r[4],
-            explanation=json.loads(r[5]),
-            currency=r[6],
-            source_total=r[7],
-            ledger_total=r[8],
-            difference=r[9],
-            decided_at=r[10],
-        )
-        for r in rows
-    ]
-    Match.objects.bulk_create(matches, batch_size=2000)
-    MatchSourceLink.objects.bulk_create(
-        [MatchSourceLink(match_id=m, source_entry_id=i) for m, i in source_links],
-        batch_size=5000,
-    )
-    MatchLedgerLink.objects.bulk_create(
-        [MatchLedgerLink(match_id=m, ledger_entry_id=i) for m, i in ledger_links],
-        batch_size=5000,
     )
 
 
@@ -672,3 +586,37 @@ def ledger_reconcile(*, ledger: Any, actor: AbstractBaseUser | None) -> Reconcil
         matched += run_auto_match(run=run, actor=actor).matched
         count += 1
     return ReconcileResult(runs=count, matched=matched)
+
+
+def source_entry_as_row(entry: SourceEntry) -> EntryRow:
+    """One item as the engine sees it: the review screen judges each field with the
+    engine's own functions, so its ✓/≠ never contradicts the score."""
+    references = (entry.reference, entry.bank_reference, entry.end_to_end_id)
+    return EntryRow(
+        id=str(entry.pk),
+        amount=entry.amount,
+        currency=entry.currency,
+        booking_date=entry.booking_date,
+        value_date=entry.value_date,
+        references=tuple(r for r in (*references, entry.creditor_reference) if r),
+        counterparty_name=entry.counterparty_name,
+        counterparty_iban=entry.counterparty_iban,
+        description=entry.description,
+        is_reversal=entry.is_reversal,
+        details=_details(entry.details, currency=entry.currency),
+        booking_text=entry.bank_transaction_code,
+        batch_count=entry.batch_count,
+    )
+
+
+def ledger_entry_as_row(entry: LedgerEntry) -> EntryRow:
+    return EntryRow(
+        id=str(entry.pk),
+        amount=entry.amount,
+        currency=entry.currency,
+        booking_date=entry.booking_date,
+        value_date=entry.value_date,
+        references=(entry.reference,) if entry.reference else (),
+        counterparty_name=entry.counterparty,
+        description=entry.description,
+    )

@@ -1,14 +1,18 @@
 """Discrepancies: computed idempotently, keyed per run, closed ones stay closed.
 
+Severity is judged as of the run's statement period end (`reconciliation.selectors.
+run_period_end`: the latest statement's `to` date, else its closing date, else the run's
+creation date), not as of today: an item two days before the end of a March statement is
+two days old, whenever the run is reviewed, so a past month is not all "critical".
+
 Each check produces `Finding`s with a stable key ("balance:<statement id>"); `_sync` creates
 what is new, refreshes what is still open, and auto-resolves open findings that no longer
 hold. A discrepancy a person closed (or put in review) keeps its status.
 
-Scale: a million-entry run yields a few hundred thousand findings. On PostgreSQL `_sync`
+Scale: a million-entry run yields a few hundred thousand findings. `discrepancies_sync`
 is set-based (COPY the findings into a temporary table, one INSERT ... ON CONFLICT DO
 UPDATE carrying the rules above, one UPDATE for what went stale), and the cross checks
-over live matches are one aggregate query; elsewhere (SQLite) the same rules run row by
-row through the ORM.
+over live matches are one aggregate query.
 """
 
 from __future__ import annotations
@@ -27,8 +31,13 @@ from django.utils import timezone
 
 from ledgers.exceptions import Invalid
 from ledgers.money import format_amount
-from reconciliation.choices import DiscrepancyKind, DiscrepancySeverity, DiscrepancyStatus
-from reconciliation.matching.scoring import business_day
+from reconciliation.bulk import copy_rows, temp_table
+from reconciliation.choices import (
+    CloseReason,
+    DiscrepancyKind,
+    DiscrepancySeverity,
+    DiscrepancyStatus,
+)
 from reconciliation.models import Discrepancy, Run, Statement
 from reconciliation.services.runs import run_audit, run_lock, run_validate_open
 
@@ -76,7 +85,8 @@ class Touched:
 
 def severity_for(*, amount: Decimal | None, day: dt.date | None, today: dt.date) -> str:
     """Severity grows with amount and age (thresholds are settings): each threshold passed
-    raises it one level, capped at critical."""
+    raises it one level, capped at critical. `today` is the day age is measured to: the
+    run's period end (`run_as_of`), never the wall clock."""
     cfg = settings.DISCREPANCY_SEVERITY
     level = 0
     if amount is not None:
@@ -204,106 +214,17 @@ def statement_findings(statements: Iterable[Statement], *, today: dt.date) -> li
     return findings
 
 
+def run_as_of(run: Run) -> dt.date:
+    """The day discrepancy age is measured to: the run's statement period end."""
+    from reconciliation.selectors import run_period_end
+
+    return run_period_end(run=run)[0]  # type: ignore[no-any-return]
+
+
 def statement_checks(*, run: Run, statements: Iterable[Statement]) -> None:
     """Balance continuity and sequence gaps of freshly imported statements."""
-    findings = statement_findings(statements, today=timezone.now().date())
+    findings = statement_findings(statements, today=run_as_of(run))
     discrepancies_sync(run=run, findings=findings, scope_prefixes=None)
-
-
-def discrepancies_sync(
-    *,
-    run: Run,
-    findings: list[Finding],
-    scope_prefixes: tuple[str, ...] | None,
-    scope_keys: list[str] | None = None,
-) -> int:
-    """Create new findings, refresh open ones; resolve open ones in scope no longer found.
-
-    `scope_prefixes` names the key families this pass owns (e.g. ("missing_in_ledger:",));
-    `scope_keys` names single keys instead (a targeted recompute); neither means
-    "add/refresh only" (statement checks run per file).
-    """
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        return _sync_postgresql(
-            run=run,
-            findings=findings,
-            scope_prefixes=scope_prefixes,
-            scope_keys=scope_keys,
-            now=now,
-        )
-    keys = [f.key for f in findings]
-    existing: dict[str, Discrepancy] = {}
-    for start in range(0, len(keys), 5000):
-        existing.update(
-            (d.key, d)
-            for d in Discrepancy.objects.filter(run=run, key__in=keys[start : start + 5000])
-        )
-    created = 0
-    new_rows = []
-    for f in findings:
-        row = existing.get(f.key)
-        if row is None:
-            new_rows.append(
-                Discrepancy(
-                    run=run,
-                    key=f.key,
-                    kind=f.kind,
-                    amount=f.amount,
-                    currency=f.currency,
-                    message=f.message,
-                    severity=f.severity,
-                    source_entry_id=f.source_entry_id,
-                    ledger_entry_id=f.ledger_entry_id,
-                    match_id=f.match_id,
-                    statement_id=f.statement_id,
-                )
-            )
-            continue
-        if row.status == DiscrepancyStatus.CLOSED and row.is_current:
-            continue  # a person closed it: it stays closed
-        changed = (row.amount, row.message, row.severity, row.is_current) != (
-            f.amount,
-            f.message,
-            f.severity,
-            True,
-        )
-        if row.status == DiscrepancyStatus.CLOSED and not row.is_current:
-            # Auto-resolved earlier, true again now: reopen.
-            row.status, row.resolved_at, changed = DiscrepancyStatus.OPEN, None, True
-        if changed:
-            row.amount, row.message, row.severity, row.is_current = (
-                f.amount,
-                f.message,
-                f.severity,
-                True,
-            )
-            row.save(
-                update_fields=[
-                    "amount",
-                    "message",
-                    "severity",
-                    "is_current",
-                    "status",
-                    "resolved_at",
-                    "updated_at",
-                ]
-            )
-    Discrepancy.objects.bulk_create(new_rows, batch_size=2000)
-    created = len(new_rows)
-    if scope_prefixes or scope_keys:
-        found = {f.key for f in findings}
-        stale = Discrepancy.objects.filter(run=run, is_current=True).exclude(key__in=found)
-        from django.db.models import Q
-
-        scope = Q(key__in=scope_keys) if scope_keys else Q()
-        for prefix in scope_prefixes or ():
-            scope |= Q(key__startswith=prefix)
-        stale.filter(scope).exclude(status=DiscrepancyStatus.CLOSED).update(
-            is_current=False, status=DiscrepancyStatus.CLOSED, resolved_at=now, updated_at=now
-        )
-        stale.filter(scope, status=DiscrepancyStatus.CLOSED).update(is_current=False)
-    return created
 
 
 _FINDINGS_TABLE = "reconciliation_findings_tmp"
@@ -321,51 +242,58 @@ _FINDING_COLUMNS = (
 )  # fmt: skip
 
 
-def _sync_postgresql(
+_FINDINGS_DEFINITION = (
+    "key varchar(200) NOT NULL, kind varchar(32) NOT NULL, amount numeric, "
+    "currency varchar(3) NOT NULL, message text NOT NULL, severity varchar(16) NOT NULL, "
+    "source_entry_id uuid, ledger_entry_id uuid, match_id uuid, statement_id uuid"
+)
+_FINDING_TYPES = (
+    "varchar", "varchar", "numeric", "varchar", "text", "varchar", "uuid", "uuid", "uuid", "uuid",
+)  # fmt: skip
+
+
+def discrepancies_sync(
     *,
     run: Run,
     findings: list[Finding],
     scope_prefixes: tuple[str, ...] | None,
-    scope_keys: list[str] | None,
-    now: dt.datetime,
+    scope_keys: list[str] | None = None,
 ) -> int:
-    """`discrepancies_sync` as three statements, whatever the number of findings.
+    """Create new findings, refresh open ones; resolve open ones in scope no longer found.
 
-    The ON CONFLICT branch is the per-row rule of the ORM path: a row a person closed
-    (closed and still current) is left alone; one auto-resolved earlier (closed, not
-    current) is reopened; an open or in-review row is refreshed only when something
-    changed, keeping its status.
+    `scope_prefixes` names the key families this pass owns (e.g. ("missing_in_ledger:",));
+    `scope_keys` names single keys instead (a targeted recompute); neither means
+    "add/refresh only" (statement checks run per file). Returns how many were created.
+
+    Three statements, whatever the number of findings. The ON CONFLICT branch carries the
+    per-row rule: a row a person closed (closed and still current) is left alone; one
+    auto-resolved earlier (closed, not current) is reopened; an open or in-review row is
+    refreshed only when something changed, keeping its status.
     """
+    now = timezone.now()
     table = Discrepancy._meta.db_table
     closed, opened = DiscrepancyStatus.CLOSED, DiscrepancyStatus.OPEN
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_FINDINGS_TABLE} ("
-            "key varchar(200) NOT NULL, kind varchar(32) NOT NULL, amount numeric, "
-            "currency varchar(3) NOT NULL, message text NOT NULL, severity varchar(16) NOT NULL, "
-            "source_entry_id uuid, ledger_entry_id uuid, match_id uuid, statement_id uuid"
-            ") ON COMMIT DROP"
-        )
-        cursor.execute(f"TRUNCATE {_FINDINGS_TABLE}")
-        with cursor.cursor.copy(
-            f"COPY {_FINDINGS_TABLE} ({', '.join(_FINDING_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            write = copy.write_row
-            for f in findings:
-                write(
-                    (
-                        f.key,
-                        f.kind,
-                        f.amount,
-                        f.currency,
-                        f.message,
-                        f.severity,
-                        f.source_entry_id,
-                        f.ledger_entry_id,
-                        f.match_id,
-                        f.statement_id,
-                    )
+    with temp_table(_FINDINGS_TABLE, _FINDINGS_DEFINITION) as cursor:
+        copy_rows(
+            _FINDINGS_TABLE,
+            _FINDING_COLUMNS,
+            (
+                (
+                    f.key,
+                    f.kind,
+                    f.amount,
+                    f.currency,
+                    f.message,
+                    f.severity,
+                    f.source_entry_id,
+                    f.ledger_entry_id,
+                    f.match_id,
+                    f.statement_id,
                 )
+                for f in findings
+            ),
+            types=_FINDING_TYPES,
+        )
         # The stale check below is an anti-join on key: probe an index, whatever the
         # planner guesses about how many of the run's discrepancies survive.
         cursor.execute(f"CREATE INDEX ON {_FINDINGS_TABLE} (key)")
@@ -376,11 +304,13 @@ def _sync_postgresql(
                 INSERT INTO {table} AS d (
                     id, run_id, key, kind, status, severity, amount, currency,
                     source_entry_id, ledger_entry_id, match_id, statement_id,
-                    message, note, is_current, created_at, updated_at, resolved_at
+                    message, note, is_current, created_at, updated_at, resolved_at,
+                    close_reason
                 )
                 SELECT {_UUID7_SQL}, %(run)s, f.key, f.kind, %(open)s, f.severity,
                        f.amount, f.currency, f.source_entry_id, f.ledger_entry_id,
-                       f.match_id, f.statement_id, f.message, '', true, %(now)s, %(now)s, NULL
+                       f.match_id, f.statement_id, f.message, '', true, %(now)s, %(now)s, NULL,
+                       ''
                 FROM {_FINDINGS_TABLE} f
                 ON CONFLICT (run_id, key) DO UPDATE SET
                     amount = EXCLUDED.amount,
@@ -389,6 +319,7 @@ def _sync_postgresql(
                     is_current = true,
                     status = CASE WHEN d.status = %(closed)s THEN %(open)s ELSE d.status END,
                     resolved_at = CASE WHEN d.status = %(closed)s THEN NULL ELSE d.resolved_at END,
+                    close_reason = CASE WHEN d.status = %(closed)s THEN '' ELSE d.close_reason END,
                     updated_at = %(now)s
                 WHERE NOT (d.status = %(closed)s AND d.is_current)
                   AND (d.status = %(closed)s
@@ -424,7 +355,6 @@ def _sync_postgresql(
                 f"UPDATE {table} AS d SET is_current = false WHERE {stale} AND d.status = %s",  # noqa: S608
                 [*params, closed],
             )
-        cursor.execute(f"TRUNCATE {_FINDINGS_TABLE}")
     return created
 
 
@@ -447,8 +377,11 @@ def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) 
     from ledgers.models import LedgerEntry
     from reconciliation.choices import MatchStatus, SourceEntryMatchStatus
     from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink, SourceEntry
+    from reconciliation.services.auto_match import run_match_settings
 
-    window = run.ledger.date_window_days
+    # The run's effective window (its own override on top of the ledger's), the one the
+    # matcher used: a date_mismatch must not contradict the match it is about.
+    window = run_match_settings(run).date_window_days
     findings: list[Finding] = []
     live_source = MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True)
     unmatched = SourceEntry.objects.filter(run=run, match_status=SourceEntryMatchStatus.UNMATCHED)
@@ -588,65 +521,6 @@ def _statement_scopes(run: Run) -> list[tuple[Any, dt.date | None, dt.date | Non
     return scopes
 
 
-def _cross_checks(
-    *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
-) -> None:
-    """Currency and date mismatches inside live matches (manual matches can cross both);
-    `match_ids` limits them to those matches."""
-    if connection.vendor == "postgresql":
-        _cross_checks_sql(run=run, findings=findings, window=window, match_ids=match_ids)
-        return
-    from reconciliation.choices import MatchStatus
-    from reconciliation.models import MatchLedgerLink, MatchSourceLink
-
-    sides: dict[object, dict[str, list[tuple[str, dt.date]]]] = {}
-    live: dict[str, Any] = {"match__run": run, "is_active": True}
-    if match_ids is not None:
-        live["match_id__in"] = match_ids
-    for match_id, cur, day in (
-        MatchSourceLink.objects.filter(**live)
-        .exclude(match__status=MatchStatus.REJECTED)
-        .values_list("match_id", "source_entry__currency", "source_entry__booking_date")
-    ):
-        sides.setdefault(match_id, {"s": [], "l": []})["s"].append((cur, day))
-    for match_id, cur, day in MatchLedgerLink.objects.filter(**live).values_list(
-        "match_id", "ledger_entry__currency", "ledger_entry__booking_date"
-    ):
-        sides.setdefault(match_id, {"s": [], "l": []})["l"].append((cur, day))
-    for match_id, side in sides.items():
-        if not side["s"] or not side["l"]:
-            continue
-        currencies = {c for c, _ in side["s"]} | {c for c, _ in side["l"]}
-        if len(currencies) > 1:
-            findings.append(
-                Finding(
-                    key=f"currency_mismatch:{match_id}",
-                    kind=DiscrepancyKind.CURRENCY_MISMATCH,
-                    amount=None,
-                    currency="",
-                    match_id=match_id,
-                    severity=DiscrepancySeverity.CRITICAL,
-                    message=f"The match links entries in {', '.join(sorted(currencies))}.",
-                )
-            )
-        gap = min(
-            abs(business_day(a) - business_day(b)) for _, a in side["s"] for _, b in side["l"]
-        )
-        if gap > window:
-            findings.append(
-                Finding(
-                    key=f"date_mismatch:{match_id}",
-                    kind=DiscrepancyKind.DATE_MISMATCH,
-                    amount=None,
-                    currency="",
-                    match_id=match_id,
-                    severity=DiscrepancySeverity.INFO,
-                    message=f"Bank and ledger dates are {gap} business days apart (window "
-                    f"{window}).",
-                )
-            )
-
-
 # `matching.scoring.business_day` in SQL: weekdays counted from Monday 0001-01-01, a
 # Saturday or Sunday numbered as the Monday after it (the matcher's windows are business
 # days, so a match within its window is no date_mismatch across a weekend).
@@ -674,10 +548,11 @@ _FLAGGED_MATCHES = f"""
     """  # noqa: S608 -- no values in it: they are parameters
 
 
-def _cross_checks_sql(
+def _cross_checks(
     *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
 ) -> None:
-    """`_cross_checks` as one aggregate over the live links, in the database.
+    """Currency and date mismatches inside live matches (manual matches can cross both),
+    as one aggregate over the live links; `match_ids` limits them to those matches.
 
     Fetching every live link of a million-match run to compare its sides in Python moved
     two million rows for a handful of findings. Here the database answers only the
@@ -756,7 +631,7 @@ def _cross_checks_sql(
 def discrepancies_recompute(*, run: Run, touched: Touched | None = None) -> int:
     """Recompute the matching-derived discrepancies of a run, or only those of the
     `touched` entries and matches; returns how many of the run's are open."""
-    findings = match_findings(run, today=timezone.now().date(), touched=touched)
+    findings = match_findings(run, today=run_as_of(run), touched=touched)
     if touched is None:
         discrepancies_sync(run=run, findings=findings, scope_prefixes=RECOMPUTED_PREFIXES)
     else:
@@ -785,6 +660,27 @@ def discrepancies_refresh(
     discrepancies_recompute(run=run, touched=touched)
 
 
+def discrepancy_validate_assignee(*, run: Run, assignee: AbstractBaseUser | None) -> None:
+    """An assignee is a member of the run's organization with the reviewer role or more
+    (a viewer cannot act on it; someone outside the organization cannot see it)."""
+    from ledgers.choices import MembershipRole
+    from ledgers.selectors import has_role
+
+    if assignee is None:
+        return
+    if not has_role(
+        user=assignee, organization_id=run.ledger.organization_id, role=MembershipRole.REVIEWER
+    ):
+        raise Invalid(
+            "The assignee must be a reviewer or admin of the run's organization.",
+            code="invalid_assignee",
+            attr="assignee_id",
+        )
+
+
+_UNSET: Any = object()
+
+
 @transaction.atomic
 def discrepancy_update(
     *,
@@ -792,21 +688,58 @@ def discrepancy_update(
     status: str | None,
     note: str | None,
     actor: AbstractBaseUser | None,
+    reason: str | None = None,
+    assignee: AbstractBaseUser | None = _UNSET,
 ) -> Discrepancy:
+    """Change a discrepancy's status, note, close reason and assignee; audited.
+
+    Closing records `reason` (one of the item close reasons; `manual_review` when none is
+    given) and the time; leaving `closed` clears both. A reason without closing is a 400
+    (`reason_without_close`). `assignee`: a user (reviewer+ of the run's organization,
+    else 400 `invalid_assignee`), None to unassign, or left out to keep. Refused on a
+    closed (409 `run_closed`) or approved (409 `run_approved`) run.
+    """
     if status is not None and status not in DiscrepancyStatus.values:
         raise Invalid(f"Unknown status {status!r}.", attr="status")
+    if reason is not None and reason not in CloseReason.values:
+        raise Invalid(f"Unknown reason {reason!r}.", attr="reason")
     run = run_lock(run_id=discrepancy.run_id)
     run_validate_open(run=run)
+    if assignee is not _UNSET:
+        discrepancy_validate_assignee(run=run, assignee=assignee)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
-    before = {"status": discrepancy.status, "note": discrepancy.note}
+    closing = (status or discrepancy.status) == DiscrepancyStatus.CLOSED
+    if reason is not None and not closing:
+        raise Invalid(
+            "A reason is given when closing; send status=closed with it.",
+            code="reason_without_close",
+            attr="reason",
+        )
+    before = _state(discrepancy)
     if status is not None and status != discrepancy.status:
         discrepancy.status = status
         discrepancy.resolved_at = timezone.now() if status == DiscrepancyStatus.CLOSED else None
+        discrepancy.close_reason = (
+            (reason or CloseReason.MANUAL_REVIEW) if status == DiscrepancyStatus.CLOSED else ""
+        )
+    elif reason is not None:
+        discrepancy.close_reason = reason  # re-stating why a closed one is closed
     if note is not None:
         discrepancy.note = note
-    after = {"status": discrepancy.status, "note": discrepancy.note}
+    if assignee is not _UNSET:
+        discrepancy.assigned_to = assignee
+    after = _state(discrepancy)
     if after != before:
-        discrepancy.save(update_fields=["status", "resolved_at", "note", "updated_at"])
+        discrepancy.save(
+            update_fields=[
+                "status",
+                "resolved_at",
+                "note",
+                "close_reason",
+                "assigned_to",
+                "updated_at",
+            ]
+        )
         run_audit(
             run=run,
             actor=actor,
@@ -815,5 +748,15 @@ def discrepancy_update(
             subject_id=discrepancy.pk,
             before=before,
             after=after,
+            note=discrepancy.note if note is not None else "",
         )
     return discrepancy
+
+
+def _state(discrepancy: Discrepancy) -> dict[str, Any]:
+    return {
+        "status": discrepancy.status,
+        "note": discrepancy.note,
+        "reason": discrepancy.close_reason,
+        "assignee_id": str(discrepancy.assigned_to_id) if discrepancy.assigned_to_id else None,
+    }

@@ -68,6 +68,7 @@ def source_entry_close(
         source_entry=entry, status__in=[DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
     ).update(
         status=DiscrepancyStatus.CLOSED,
+        close_reason=reason,
         resolved_at=now,
         updated_at=now,
         note=f"closed with item: {reason}",
@@ -106,7 +107,11 @@ def source_entry_reopen(
     Discrepancy.objects.filter(
         source_entry=entry, status=DiscrepancyStatus.CLOSED, is_current=True
     ).filter(Q(note__startswith="closed with item")).update(
-        status=DiscrepancyStatus.OPEN, resolved_at=None, updated_at=timezone.now(), note=""
+        status=DiscrepancyStatus.OPEN,
+        close_reason="",
+        resolved_at=None,
+        updated_at=timezone.now(),
+        note="",
     )
     discrepancies_refresh(run, source_entry_ids=[entry.pk])
     run_audit(

@@ -1,7 +1,22 @@
-"""Human decisions on matches: manual match, accept, reject, notes.
+"""Human decisions on matches: manual match, accept, reject, notes, and their undo.
 
-Lock order everywhere: run -> match -> entries. Decisions on a closed run are refused.
-Every change writes an audit event in the same transaction.
+Lock order everywhere: run -> match -> entries. Decisions on a closed or approved run are
+refused. Every change writes an audit event in the same transaction.
+
+Undo (#14):
+- `match_reopen`: rejected -> suggested. The pair is no longer rejected, so it leaves the
+  "never suggest again" set by itself (that set is read from rejected matches).
+- `match_unmatch`: accepted -> its entries unmatched again. An **auto** match goes back to
+  `suggested` (undoing an accept puts it back in the review queue exactly as it was); a
+  **manual** match becomes `rejected` (a person's pairing that is undone has nothing left
+  to suggest; `match_reopen` can still bring it back).
+
+Manual matches (#16): entries of one currency only (409 `currency_mismatch`, nothing
+written); score 100 by definition (a person's decision, `kind: manual`), and an
+explanation whose first criterion is `manual` (who, and the note), followed by the facts
+(amount, date, currency and for 1:1 the reference/counterparty/description agreement),
+judged by the engine's own scoring functions; the facts' points are the engine's, shown
+for comparison, and do not add up to the score.
 """
 
 from __future__ import annotations
@@ -107,6 +122,13 @@ def match_create_manual(
             ledger_entry_ids=[str(i) for i, _ in linked_l],
             match_ids=sorted({str(m) for _, m in linked_s + linked_l}),
         )
+    currencies = sorted({s.currency for s in sources} | {g.currency for g in ledgers})
+    if len(currencies) > 1:
+        raise Conflict(
+            f"A match links entries of one currency; these are in {', '.join(currencies)}.",
+            code="currency_mismatch",
+            currencies=currencies,
+        )
     source_total = sum((s.amount for s in sources), Decimal("0"))
     ledger_total = sum((g.amount for g in ledgers), Decimal("0"))
     now = timezone.now()
@@ -115,7 +137,7 @@ def match_create_manual(
         status=MatchStatus.ACCEPTED,
         kind=MatchKind.MANUAL,
         shape=_shape(len(sources), len(ledgers)),
-        score=100 if source_total == ledger_total else 0,
+        score=MANUAL_SCORE,
         currency=sources[0].currency,
         source_total=source_total,
         ledger_total=ledger_total,
@@ -124,9 +146,9 @@ def match_create_manual(
         created_by=actor_or_none(actor),
         decided_by=actor_or_none(actor),
         decided_at=now,
-        explanation=[
-            {"criterion": "manual", "points": 0, "max_points": 0, "detail": "matched by a person"}
-        ],
+        explanation=manual_explanation(
+            run=run, sources=sources, ledgers=ledgers, actor=actor, note=note
+        ),
     )
     try:
         with transaction.atomic():
@@ -160,6 +182,97 @@ def match_create_manual(
         },
     )
     return match
+
+
+MANUAL_SCORE = 100
+
+
+def manual_explanation(
+    *,
+    run: Run,
+    sources: Sequence[SourceEntry],
+    ledgers: Sequence[LedgerEntry],
+    actor: AbstractBaseUser | None,
+    note: str,
+) -> list[dict[str, object]]:
+    """The `manual` criterion (who, and why), then the facts as the engine judges them.
+
+    Amount and date use the engine's scoring functions on the totals and on the closest
+    bank/GL dates; a 1:1 pair also gets the engine's reference, counterparty and
+    description criteria (`evidence`), so the review screen's ✓/≠ read the same here as
+    for a suggestion.
+    """
+    from reconciliation.matching import scoring
+    from reconciliation.services.auto_match import (
+        ledger_entry_as_row,
+        run_match_settings,
+        source_entry_as_row,
+    )
+
+    settings = run_match_settings(run)
+    who = actor.get_username() if actor is not None and actor.is_authenticated else "the system"
+    currency = sources[0].currency
+    source_total = sum((s.amount for s in sources), Decimal("0"))
+    ledger_total = sum((g.amount for g in ledgers), Decimal("0"))
+    difference = source_total - ledger_total
+    tolerance = scoring.tolerance_micro(source_total, currency, settings)
+    gap = scoring.to_micro(source_total) - scoring.to_micro(ledger_total)
+    if abs(gap) <= tolerance:
+        amount = scoring.amount_criterion(
+            scoring.amount_points(gap, tolerance), difference, tolerance, currency
+        )
+    else:
+        amount = scoring.criterion(
+            "amount",
+            0,
+            scoring.AMOUNT_EXACT,
+            f"difference {'+' if difference > 0 else ''}"
+            f"{scoring.money_text(difference, currency)} {currency}, beyond the tolerance "
+            f"{scoring.money_text(Decimal(tolerance).scaleb(-6), currency)}",
+        )
+    source_rows = [source_entry_as_row(s) for s in sources]
+    ledger_rows = [ledger_entry_as_row(g) for g in ledgers]
+    days, via_value = min(
+        (scoring.date_distance(a, b) for a in source_rows for b in ledger_rows),
+        key=lambda found: found[0],
+    )
+    date = scoring.date_criterion(
+        scoring.date_points(days, settings.date_window_days)
+        if days <= settings.date_window_days
+        else 0,
+        days,
+        via_value_date=via_value,
+        what="" if days <= settings.date_window_days else "outside the window",
+    )
+    facts = [amount, date]
+    if len(sources) == 1 and len(ledgers) == 1:
+        ev = scoring.evidence(
+            scoring.row_features(source_rows[0]), scoring.row_features(ledger_rows[0])
+        )
+        facts += [
+            scoring.reference_criterion(ev.reference, ev.reference_key),
+            scoring.counterparty_criterion(ev.counterparty_raw, ev.counterparty_note, ev.reference),
+            scoring.description_criterion(ev.description, ev.description_ratio),
+        ]
+    detail = f"matched by {who}" + (f": {note}" if note else "")
+    return [
+        {"criterion": "manual", "points": MANUAL_SCORE, "max_points": 100, "detail": detail},
+        *(
+            {
+                "criterion": c.name,
+                "points": c.points,
+                "max_points": c.max_points,
+                "detail": c.detail,
+            }
+            for c in facts
+        ),
+        {
+            "criterion": "currency",
+            "points": 0,
+            "max_points": 0,
+            "detail": f"same currency {currency}",
+        },
+    ]
 
 
 def _lock_match(match: Match) -> tuple[Run, Match]:
@@ -267,4 +380,142 @@ def match_update_note(*, match: Match, note: str, actor: AbstractBaseUser | None
             before={"note": before},
             after={"note": note},
         )
+    return match
+
+
+@transaction.atomic
+def match_reopen(*, match: Match, actor: AbstractBaseUser | None, note: str = "") -> Match:
+    """rejected -> suggested (undo a reject). Its entries are linked again.
+
+    409 `entry_in_other_match` when one of its entries is now in another suggested or
+    accepted match, 409 `item_closed` when one of its items was closed since (both name
+    the entries); 409 `invalid_state` for a match that is not rejected; refused on a
+    closed or approved run.
+    """
+    run, match = _lock_match(match)
+    run_validate_open(run=run)
+    if match.status != MatchStatus.REJECTED:
+        raise InvalidTransition(
+            "Only a rejected match can be reopened.",
+            current_status=match.status,
+            match_id=str(match.pk),
+        )
+    source_ids = sorted(match.source_links.values_list("source_entry_id", flat=True))
+    ledger_ids = sorted(match.ledger_links.values_list("ledger_entry_id", flat=True))
+    # Entries in the global lock order, after the run and the match.
+    sources = list(SourceEntry.objects.select_for_update().filter(pk__in=source_ids).order_by("pk"))
+    list(LedgerEntry.objects.select_for_update().filter(pk__in=ledger_ids).order_by("pk"))
+    closed = [str(s.pk) for s in sources if s.match_status == SourceEntryMatchStatus.CLOSED]
+    if closed:
+        raise Conflict(
+            "Some of its items were closed since; reopen them first.",
+            code="item_closed",
+            source_entry_ids=closed,
+        )
+    _refuse_if_linked_elsewhere(match=match, source_ids=source_ids, ledger_ids=ledger_ids)
+    match.status, match.decided_by, match.decided_at = MatchStatus.SUGGESTED, None, None
+    fields = ["status", "decided_by", "decided_at"]
+    if note:
+        match.note = note
+        fields.append("note")
+    match.save(update_fields=fields)
+    try:
+        with transaction.atomic():
+            MatchSourceLink.objects.filter(match=match).update(is_active=True)
+            MatchLedgerLink.objects.filter(match=match).update(is_active=True)
+    except IntegrityError:
+        raise Conflict(
+            "Some of its entries were matched by someone else just now.",
+            code="entry_in_other_match",
+            match_id=str(match.pk),
+        ) from None
+    _after_decision(run=run, match=match)
+    run_audit(
+        run=run,
+        actor=actor,
+        action="match.reopened",
+        subject_type="match",
+        subject_id=match.pk,
+        before={"status": MatchStatus.REJECTED},
+        after={"status": match.status},
+        note=note,
+    )
+    return match
+
+
+def _refuse_if_linked_elsewhere(
+    *, match: Match, source_ids: Sequence[uuid.UUID], ledger_ids: Sequence[uuid.UUID]
+) -> None:
+    linked_s = list(
+        MatchSourceLink.objects.filter(source_entry_id__in=source_ids, is_active=True)
+        .exclude(match=match)
+        .values_list("source_entry_id", "match_id")
+    )
+    linked_l = list(
+        MatchLedgerLink.objects.filter(ledger_entry_id__in=ledger_ids, is_active=True)
+        .exclude(match=match)
+        .values_list("ledger_entry_id", "match_id")
+    )
+    if linked_s or linked_l:
+        raise Conflict(
+            "Some of its entries are now in another suggested or accepted match; "
+            "reject or unmatch that one first.",
+            code="entry_in_other_match",
+            source_entry_ids=[str(i) for i, _ in linked_s],
+            ledger_entry_ids=[str(i) for i, _ in linked_l],
+            match_ids=sorted({str(m) for _, m in linked_s + linked_l}),
+        )
+
+
+@transaction.atomic
+def match_unmatch(*, match: Match, actor: AbstractBaseUser | None, note: str = "") -> Match:
+    """Undo an accept: its entries become unmatched and discrepancies are recomputed.
+
+    auto: accepted -> suggested (back in the review queue, links kept); manual: accepted
+    -> rejected (links released). 409 `invalid_state` for a match that is not accepted;
+    refused on a closed or approved run. Item and GL statuses follow (`_after_decision`).
+    """
+    run, match = _lock_match(match)
+    run_validate_open(run=run)
+    if match.status != MatchStatus.ACCEPTED:
+        raise InvalidTransition(
+            "Only an accepted match can be unmatched.",
+            current_status=match.status,
+            match_id=str(match.pk),
+        )
+    source_ids = sorted(match.source_links.values_list("source_entry_id", flat=True))
+    ledger_ids = sorted(match.ledger_links.values_list("ledger_entry_id", flat=True))
+    list(SourceEntry.objects.select_for_update().filter(pk__in=source_ids).order_by("pk"))
+    list(LedgerEntry.objects.select_for_update().filter(pk__in=ledger_ids).order_by("pk"))
+    if match.kind == MatchKind.AUTO:
+        match.status, match.decided_by, match.decided_at = MatchStatus.SUGGESTED, None, None
+    else:
+        match.status, match.decided_by, match.decided_at = (
+            MatchStatus.REJECTED,
+            actor_or_none(actor),
+            timezone.now(),
+        )
+    fields = ["status", "decided_by", "decided_at"]
+    if note:
+        match.note = note
+        fields.append("note")
+    match.save(update_fields=fields)
+    if match.status == MatchStatus.REJECTED:
+        MatchSourceLink.objects.filter(match=match).update(is_active=False)
+        MatchLedgerLink.objects.filter(match=match).update(is_active=False)
+    _after_decision(run=run, match=match)
+    run_audit(
+        run=run,
+        actor=actor,
+        action="match.unmatched",
+        subject_type="match",
+        subject_id=match.pk,
+        before={"status": MatchStatus.ACCEPTED},
+        after={
+            "status": match.status,
+            "source_entry_ids": [str(i) for i in source_ids],
+            "ledger_entry_ids": [str(i) for i in ledger_ids],
+        },
+        note=note,
+    )
     return match

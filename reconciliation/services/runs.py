@@ -10,12 +10,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ledgers.exceptions import Conflict, Invalid
+from ledgers.exceptions import Conflict, Forbidden, Invalid
 from ledgers.models import Account, Ledger
 from ledgers.services import audit_event_record
 from reconciliation.choices import RunMode, RunSourceType, RunStatus
-from reconciliation.exceptions import RunClosed
-from reconciliation.models import Run
+from reconciliation.exceptions import RunApproved, RunClosed
+from reconciliation.models import Run, RunReport
 
 MATCH_SETTING_NAMES = (
     "date_window_days",
@@ -64,6 +64,10 @@ def run_lock(*, run_id: uuid.UUID) -> Run:
 
 
 def run_validate_open(*, run: Run) -> None:
+    """The one gate every write on a run (or anything in it) passes: an approved run is
+    immutable (409 `run_approved`), a closed one frozen (409 `run_closed`)."""
+    if run.approved_at is not None:
+        raise RunApproved(run_id=run.pk)
     if run.status == RunStatus.CLOSED:
         raise RunClosed(run_id=run.pk)
 
@@ -132,9 +136,20 @@ def run_update_note(*, run: Run, note: str, actor: AbstractBaseUser | None) -> R
 
 
 @transaction.atomic
-def run_close(*, run: Run, actor: AbstractBaseUser | None, note: str = "") -> Run:
-    """Freeze the run. Closing a closed run is a no-op; a run still working is a conflict."""
+def run_close(*, run: Run, actor: AbstractBaseUser | None, note: str = "", reason: str = "") -> Run:
+    """Freeze the run; its closer is the preparer (`closed_by`) of the four-eyes sign-off.
+
+    The reconciliation report is computed first: when it does not balance (or cannot,
+    without a bank closing balance), closing needs an explicit `reason` (409
+    `report_unbalanced` without one, with the difference). The reason and the report's
+    figures go into the audit event. Closing a closed run is a no-op; an approved run is
+    409 `run_approved`; a run still working is 409 `run_running`.
+    """
+    from reconciliation.report.build import run_report
+
     run = run_lock(run_id=run.pk)
+    if run.approved_at is not None:
+        raise RunApproved(run_id=run.pk)
     if run.status == RunStatus.CLOSED:
         return run
     if run.status == RunStatus.RUNNING:
@@ -143,16 +158,95 @@ def run_close(*, run: Run, actor: AbstractBaseUser | None, note: str = "") -> Ru
             code="run_running",
             current_status=run.status,
         )
+    report = run_report(run=run)
+    reason = reason.strip()
+    if not report["balanced"] and not reason:
+        raise Conflict(
+            "The reconciliation report does not balance"
+            + (
+                f" (difference {report['difference']} {report['currency']})"
+                if report["difference"] is not None
+                else " (the bank closing balance is unknown)"
+            )
+            + "; give a reason to close it anyway.",
+            code="report_unbalanced",
+            attr="reason",
+            difference=report["difference"],
+            currency=report["currency"],
+        )
     before = run.status
     run.status = RunStatus.CLOSED
     run.closed_at = timezone.now()
-    run.save(update_fields=["status", "closed_at"])
+    run.closed_by = actor_or_none(actor)  # type: ignore[assignment]
+    run.save(update_fields=["status", "closed_at", "closed_by"])
     run_audit(
         run=run,
         actor=actor,
         action="run.closed",
         before={"status": before},
-        after={"status": run.status},
+        after={
+            "status": run.status,
+            "balanced": report["balanced"],
+            "difference": report["difference"],
+            "currency": report["currency"],
+            "reason": reason,
+        },
+        note=note,
+    )
+    return run
+
+
+def run_validate_approver(*, run: Run, actor: AbstractBaseUser | None) -> None:
+    """Four eyes: the approver is a person, and not the one who closed (prepared) the run."""
+    approver = actor_or_none(actor)
+    if approver is None:
+        raise Forbidden("A run is approved by a person.", code="permission_denied")
+    if run.closed_by_id is not None and run.closed_by_id == approver.pk:
+        raise Forbidden(
+            "You closed (prepared) this run; a second person approves it.",
+            code="approver_is_preparer",
+        )
+
+
+@transaction.atomic
+def run_approve(*, run: Run, actor: AbstractBaseUser | None, note: str = "") -> Run:
+    """Sign off a closed run: closed -> approved, by someone other than its preparer.
+
+    The report is frozen (`RunReport`, with the sha256 of its canonical JSON) and from
+    now on every write on the run answers 409 `run_approved`. Errors: 409 `run_approved`
+    (approved already), 409 `run_not_closed`, 403 `approver_is_preparer`.
+    """
+    from reconciliation.report.build import run_report
+    from reconciliation.report.statement import report_digest
+
+    run = run_lock(run_id=run.pk)
+    if run.approved_at is not None:
+        raise RunApproved(run_id=run.pk)
+    if run.status != RunStatus.CLOSED:
+        raise Conflict(
+            "Only a closed run can be approved; close it first.",
+            code="run_not_closed",
+            current_status=run.status,
+        )
+    run_validate_approver(run=run, actor=actor)
+    run.approved_at = timezone.now()
+    run.approved_by = actor_or_none(actor)  # type: ignore[assignment]
+    run.save(update_fields=["approved_at", "approved_by"])
+    body = run_report(run=run, now=run.approved_at)
+    digest = report_digest(body)
+    RunReport.objects.create(run=run, body=body, sha256=digest)
+    run_audit(
+        run=run,
+        actor=actor,
+        action="run.approved",
+        before={"status": run.status, "approved": False},
+        after={
+            "status": run.status,
+            "approved": True,
+            "report_sha256": digest,
+            "balanced": body["balanced"],
+            "difference": body["difference"],
+        },
         note=note,
     )
     return run

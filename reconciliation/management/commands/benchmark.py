@@ -1,6 +1,6 @@
 """`manage.py benchmark`: the performance scenarios of DESIGN.md §3, one JSON line each.
 
-The logic lives in `reconciliation/benchmarks/`; this is the command line around it.
+The logic lives in `benchmarks/`; this is the command line around it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reconciliation.benchmarks.runner import plan, run
-from reconciliation.benchmarks.scenarios import SCENARIOS, default_workdir
+from benchmarks.runner import plan, run
+from benchmarks.scenarios import SCENARIOS, default_workdir
 
 
 class Command(BaseCommand):
@@ -79,7 +79,7 @@ class Command(BaseCommand):
     def _loadtest(self, options: dict[str, Any]) -> None:
         from django.conf import settings
 
-        from reconciliation.benchmarks.loadtest import loadtest_cleanup, loadtest_setup
+        from benchmarks.loadtest import loadtest_cleanup, loadtest_setup
 
         settings.DEBUG = False  # no query log while loading tens of thousands of rows
         if options["loadtest_cleanup"]:

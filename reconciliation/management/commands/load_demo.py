@@ -18,7 +18,14 @@ from ledgers.services import (
     ledger_entries_create,
     user_setup,
 )
-from reconciliation.demo import DEMO_CURRENCY, DEMO_IBAN, build_demo, demo_statement_xml
+from reconciliation.demo import (
+    DEMO_CURRENCY,
+    DEMO_IBAN,
+    OPENING_BALANCE,
+    PERIOD_START,
+    build_demo,
+    demo_statement_xml,
+)
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "statement-2026-11.camt053.xml"
 
@@ -56,6 +63,10 @@ class Command(BaseCommand):
                 code="1200",
                 currency=DEMO_CURRENCY,
                 iban=DEMO_IBAN,
+                # The bank's opening balance is the book's too at the start of the month,
+                # so the demo's reconciliation report balances once every item is decided.
+                opening_balance=OPENING_BALANCE,
+                opening_balance_date=PERIOD_START,
                 actor=user,
             )
         data = build_demo()

@@ -50,16 +50,16 @@ def test_alice_changes_the_name_and_settings_and_it_is_audited(api_client_for, a
     assert event.actor.username == "alice"
     assert event.before == {
         "name": "Main",
-        "amount_tolerance_abs": "0",
-        "reference_tolerance_pct": "2",
+        "amount_tolerance_abs": "0.000000",
+        "reference_tolerance_pct": "2.0000",
         "reference_window_days": 10,
     }
-    assert event.after == {
-        "name": "Main (EUR)",
-        "amount_tolerance_abs": "5",
-        "reference_tolerance_pct": "1.5",
+    assert {name: Decimal(str(value)) for name, value in event.after.items() if name != "name"} == {
+        "amount_tolerance_abs": Decimal("5"),
+        "reference_tolerance_pct": Decimal("1.5"),
         "reference_window_days": 15,
     }
+    assert event.after["name"] == "Main (EUR)"
 
 
 def test_sending_the_current_values_changes_nothing_and_audits_nothing(

@@ -21,7 +21,7 @@ from ledgers.models import AuditEvent
 from ledgers.services import user_setup
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 MATCH_ID = re.compile(r"/admin/reconciliation/match/([0-9a-f-]{36})/review/")
 SELECTED = re.compile(r'name="_selected_action" value="([0-9a-f-]{36})"')

@@ -71,15 +71,16 @@ def test_a_reviewer_decides_with_the_keyboard_and_closes_an_item(
     ARTIFACTS.mkdir(exist_ok=True)
     rita = cast["rita"][0]
     run = world["run"]
-    fee = world["suggested"]
+    # The queue is ordered by score: 55.00 vs 57.00 (2.00 off) before 97.50 vs 100.00.
+    first, then = second_suggestion, world["suggested"]
     page = login(browser, live_server, "rita")
 
-    # The run page, then the queue: the biggest suggestion first.
+    # The run page, then the queue: the best score first.
     page.goto(f"{live_server.url}/admin/reconciliation/run/{run.pk}/change/")
     page.click("#review-button")
     page.wait_for_selector("#position")
     assert page.inner_text("#position") == "Suggestion 1 of 2"
-    assert "-2.50 EUR" in page.inner_text("#difference")
+    assert "-2.00 EUR" in page.inner_text("#difference")
     page.screenshot(path=str(ARTIFACTS / "review-screen.png"), full_page=True)
 
     # A accepts; the next suggestion opens by itself.
@@ -87,13 +88,13 @@ def test_a_reviewer_decides_with_the_keyboard_and_closes_an_item(
         page.keyboard.press("a")
     page.wait_for_selector("#position")
     assert page.inner_text("#position") == "Suggestion 1 of 1"
-    assert str(second_suggestion.pk) in page.url
+    assert str(then.pk) in page.url
     assert "accepted" in page.inner_text(".messagelist")
 
     # Typing "r" in the note types it; Esc leaves the field, then R rejects.
     page.click("#note")
     page.keyboard.type("wrong customer, really")
-    assert Match.objects.get(pk=second_suggestion.pk).status == "suggested"
+    assert Match.objects.get(pk=then.pk).status == "suggested"
     page.screenshot(path=str(ARTIFACTS / "review-screen-with-note.png"), full_page=True)
     page.keyboard.press("Escape")
     with page.expect_navigation():
@@ -101,11 +102,11 @@ def test_a_reviewer_decides_with_the_keyboard_and_closes_an_item(
     page.wait_for_selector("#queue-done")
     page.screenshot(path=str(ARTIFACTS / "review-queue-done.png"), full_page=True)
 
-    accepted = Match.objects.get(pk=fee.pk)
-    rejected = Match.objects.get(pk=second_suggestion.pk)
+    accepted = Match.objects.get(pk=first.pk)
+    rejected = Match.objects.get(pk=then.pk)
     assert (accepted.status, accepted.decided_by) == ("accepted", rita)
     assert (rejected.status, rejected.note) == ("rejected", "wrong customer, really")
-    assert AuditEvent.objects.filter(action="match.accepted", subject_id=fee.pk, actor=rita)
+    assert AuditEvent.objects.filter(action="match.accepted", subject_id=first.pk, actor=rita)
     assert AuditEvent.objects.get(action="match.rejected", subject_id=rejected.pk).note == (
         "wrong customer, really"
     )

@@ -1,4 +1,4 @@
-"""Every real bank file in ../shared/fixtures imports through the upload route.
+"""Every real bank file in tests/fixtures/statements imports through the upload route.
 
 The expected counts, sums and currencies come from tests/reconciliation/parsers/expected/,
 written by reading each file by hand (not from the parser's output); here they are checked

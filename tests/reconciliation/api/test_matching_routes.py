@@ -142,7 +142,7 @@ def test_a_manual_match_with_entries_of_another_ledger_is_400(
 def test_decisions_on_a_closed_run_are_409(api_client_for, world, alice):
     from reconciliation.services.runs import run_close
 
-    run_close(run=world["run"], actor=alice)
+    run_close(run=world["run"], actor=alice, reason="CSV statement without balances")
     client = api_client_for("rita")
     for response in (
         client.post(f"{BASE}/matches/{world['suggested'].pk}/accept"),
@@ -163,7 +163,8 @@ def test_matches_list_with_both_sides_inline_and_filters(api_client_for, world):
     assert match["source_entries"][0]["amount"] == "97.50"
     assert match["ledger_entries"][0]["external_id"] == "GL-2"
     assert match["explanation"][0].keys() >= {"criterion", "points", "detail"}
-    assert client.get(url, {"score_min": 101}).json()["count"] == 0
+    assert client.get(url, {"score_min": 100}).json()["count"] == 0
+    assert client.get(url, {"score_min": 101}).status_code == 400  # scores are 0..100
     assert client.get(url, {"kind": "manual"}).json()["count"] == 0
 
 
@@ -206,7 +207,6 @@ def test_the_legacy_reconcile_trigger_is_marked_deprecated(api_client_for, world
     assert response.json() == {"runs": 1, "matched": 0}
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_auto_and_manual_matches_never_double_link(api_client_for, world, concurrently):
     """Two auto-matches of one run at once plus manual matches racing them: the partial

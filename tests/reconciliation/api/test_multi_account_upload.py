@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
+from benchmarks.truth_month import iban
 from ledgers.services import LedgerEntryInput, account_create, ledger_entries_create
-from reconciliation.matching.truth_month import iban
 from reconciliation.models import Match, SourceEntry, SourceFile, Statement
 from reconciliation.services.auto_match import run_auto_match
 from reconciliation.services.runs import run_create

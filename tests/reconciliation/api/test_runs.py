@@ -8,7 +8,7 @@ from reconciliation.models import Run
 pytestmark = pytest.mark.django_db
 RUNS = "/v1/ledgers/reconciliation/runs"
 BASE = "/v1/ledgers/reconciliation"
-RUN_LIST_QUERIES = 8  # token, memberships, COUNT(*), page, 4 grouped counts for the page
+RUN_LIST_QUERIES = 9  # token, memberships, COUNT(*), page, 4 grouped counts + statement periods
 
 
 def create(client, ledger, **extra):
@@ -144,7 +144,6 @@ def test_keys_are_scoped_per_organization(api_client_for, alice_ledger, charlie_
     )
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_requests_with_one_key_create_exactly_one_run(
     api_client_for, alice_ledger, concurrently
@@ -208,7 +207,9 @@ def test_patch_changes_only_the_note(api_client_for, alice_run):
 
 def test_a_closed_run_refuses_changes_and_deletion(api_client_for, alice_run):
     client = api_client_for("alice")
-    closed = client.post(f"{RUNS}/{alice_run.pk}/close", {}, format="json")
+    closed = client.post(
+        f"{RUNS}/{alice_run.pk}/close", {"reason": "no statement this month"}, format="json"
+    )
     assert (closed.status_code, closed.json()["status"]) == (200, "closed")
     assert closed.json()["closed_at"] is not None
     for response in (

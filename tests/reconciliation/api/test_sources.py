@@ -249,7 +249,7 @@ def test_a_mapping_is_saved_on_the_account_and_reused(
 def test_uploading_to_a_closed_run_is_409(api_client_for, alice_run, alice):
     from reconciliation.services.runs import run_close
 
-    run_close(run=alice_run, actor=alice)
+    run_close(run=alice_run, actor=alice, reason="no statement")
     response = upload(api_client_for("rita"), alice_run, csv_rows("2026-11-02,1.00,,x"))
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "run_closed"

@@ -177,10 +177,36 @@ def test_a_payment_run_without_details_is_found_on_its_posting_day() -> None:
     assert "cap 64" in structure
 
 
-def test_a_batch_total_is_no_one_to_one_match_without_evidence() -> None:
+def test_a_batch_takes_an_equal_gl_entry_only_as_a_last_resort() -> None:
+    # No set of GL entries fits the run, but one GL entry has its total (an ERP that books
+    # a payment run as a whole): suggested after everything else, never accepted.
     batch = row("b1", "-500.00", description="SAMMLER 2 POSTEN PMTINF-8215165")
-    lone = row("g1", "-500.00", description="Kreditor X")
-    assert match(source=[batch], ledger=[lone], settings=NEW_LEDGER).proposals == ()
+    whole = row("g1", "-500.00", description="Kreditoren Zahlungslauf")
+    (p,) = match(source=[batch], ledger=[whole], settings=NEW_LEDGER).proposals
+    assert (p.shape, p.ledger_ids, p.auto_accept) == ("one_to_one", ("g1",), False)
+    assert criterion(p, "structure") == (
+        "a batch (2 payments stated) paired with one GL entry of its total, as no set of GL "
+        "entries fitted"
+    )
+
+
+def test_a_batch_total_never_takes_a_part_of_another_run() -> None:
+    # The run's 500.00 equals one payment of another run of the day; that run takes it.
+    batch = row("b1", "-500.00", description="SAMMLER 2 POSTEN PMTINF-1")
+    other = row(
+        "b2",
+        "-750.00",
+        details=(
+            DetailRow(amount=Decimal("500.00"), references=("E2E-OTHER-01",)),
+            DetailRow(amount=Decimal("250.00"), references=("E2E-OTHER-02",)),
+        ),
+    )
+    parts = [
+        row("g1", "-500.00", references=("E2E-OTHER-01",)),
+        row("g2", "-250.00", references=("E2E-OTHER-02",)),
+    ]
+    proposals = match(source=[batch, other], ledger=parts, settings=NEW_LEDGER).proposals
+    assert [(p.source_ids, p.ledger_ids) for p in proposals] == [(("b2",), ("g1", "g2"))]
 
 
 def test_two_runs_of_one_day_are_decided_together() -> None:

@@ -7,7 +7,7 @@ import io
 from collections import Counter
 from datetime import date
 
-from reconciliation.matching.truth_month import (
+from benchmarks.truth_month import (
     generate_month,
     render_camt053,
     render_csv,

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
+from benchmarks.synthetic import TruthSet, generate
 from reconciliation.matching.engine import match
-from reconciliation.matching.synthetic import TruthSet, generate
 from reconciliation.matching.types import MatchResult, Proposal
 
 

@@ -1,12 +1,12 @@
 """A month with a known truth, through the whole product (issue #15's acceptance).
 
-`reconciliation.matching.truth_month` builds one business account's March 2024 (exact and
+`benchmarks.truth_month` builds one business account's March 2024 (exact and
 shifted payments, fees, weekend splits, payment runs with and without details, returns,
 twins, noise; 0 %, 30 % or 100 % of the cases on a dozen common amounts and days) and
 writes it as a camt.053 file and as a German bank CSV (preamble period and balances, SEPA
 tags in the purpose text). Each test pushes the GL entries, uploads the file through
 `source_file_upload()`, runs `run_auto_match()` and scores what a reviewer would see
-against the truth (`reconciliation.benchmarks.truth`). The figures print with `-s`.
+against the truth (`benchmarks.truth`). The figures print with `-s`.
 
 With `tolerance`, the ledger has an amount tolerance of 5.00 and the month adds fee cases
 whose only evidence is the counterparty; without it the ledger is new (no tolerance) and
@@ -20,8 +20,8 @@ from decimal import Decimal
 
 import pytest
 
-from reconciliation.benchmarks.truth import TruthFigures, truth_run
-from reconciliation.matching.truth_month import OPENING_CENTS, decimal_of, generate_month
+from benchmarks.truth import TruthFigures, truth_run
+from benchmarks.truth_month import OPENING_CENTS, decimal_of, generate_month
 
 pytestmark = pytest.mark.django_db
 
