@@ -98,14 +98,16 @@ def truth_run(
     file_format: str,
     organization: Organization,
     actor: AbstractBaseUser | None,
+    ledger_name: str | None = None,
 ) -> TruthFigures:
-    """Send `month` through import, auto-match and discrepancies on a fresh ledger."""
+    """Send `month` through import, auto-match and discrepancies on a fresh ledger (named
+    `ledger_name`, else uniquely)."""
     settings: dict[str, Any] = {}
     if month.tolerance:
         settings["amount_tolerance_abs"] = FEE_TOLERANCE
     ledger = ledger_create(
         organization=organization,
-        name=f"truth {file_format} {uuid.uuid4().hex[:12]}",
+        name=ledger_name or f"truth {file_format} {uuid.uuid4().hex[:12]}",
         currency="EUR",
         actor=actor,
         **settings,
