@@ -539,6 +539,17 @@ def manual_match_gl_candidates(
     return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
 
 
+def manual_match_selection(
+    *, run: Run, bank_ids: Sequence[Any], gl_ids: Sequence[Any]
+) -> tuple[list[SourceEntry], list[Any]]:
+    """The ticked items (of this run) and GL entries (of its ledger); others are ignored."""
+    from ledgers.models import LedgerEntry
+
+    bank = list(SourceEntry.objects.filter(run=run, pk__in=list(bank_ids)))
+    gl = list(LedgerEntry.objects.filter(ledger_id=run.ledger_id, pk__in=list(gl_ids)))
+    return bank, gl
+
+
 def _or_selected(wanted: Any, selected: Sequence[Any]) -> Any:
     """`wanted`, plus the selected rows whatever the search. An empty `wanted` means
     everything: OR-ing an empty Q would keep only the selected rows."""
