@@ -85,13 +85,10 @@ def organization_create(*, name: str, actor: AbstractBaseUser | None = None) -> 
 
 @transaction.atomic
 def membership_set(*, user: AbstractBaseUser, organization: Organization, role: str) -> Membership:
-    from ledgers.permissions import user_sync_group
-
+    """Set a role from the command line (mint_token, the demo); the admin uses
+    membership_save, which checks and audits the actor."""
     membership, _ = Membership.objects.update_or_create(
         user=user, organization=organization, defaults={"role": role}
-    )
-    user_sync_group(
-        user=user, roles=list(Membership.objects.filter(user=user).values_list("role", flat=True))
     )
     return membership
 

@@ -122,7 +122,6 @@ class Run(models.Model):
         ]
         indexes = [models.Index(fields=["ledger", "status"], name="run_ledger_status")]
         ordering = ["-created_at", "id"]
-        permissions = [("close_run", "Can close runs")]
 
     def __str__(self) -> str:
         return f"Run {self.created_at:%Y-%m-%d} {self.note or self.pk}"
@@ -288,7 +287,6 @@ class SourceEntry(models.Model):
             models.Index(fields=["ledger", "fingerprint"], name="source_entry_fingerprint"),
             models.Index(fields=["ledger", "bank_reference"], name="source_entry_bank_ref"),
         ]
-        permissions = [("close_sourceentry", "Can close and reopen items")]
 
     def __str__(self) -> str:
         return f"{self.booking_date} {format_amount(self.amount, self.currency)} {self.currency}"
@@ -335,7 +333,6 @@ class Match(models.Model):
             models.Index(fields=["run", "created_at", "id"], name="match_run_created"),
         ]
         ordering = ["-created_at", "id"]
-        permissions = [("decide_match", "Can accept or reject matches")]
 
     def __str__(self) -> str:
         return f"Match {self.pk} ({self.status})"

@@ -517,7 +517,7 @@ def manual_match_bank_candidates(
         SourceEntry.objects.filter(run=run)
         .exclude(match_status=SourceEntryMatchStatus.CLOSED)
         .exclude(Exists(accepted))
-        .filter(wanted | Q(pk__in=list(selected)))
+        .filter(_or_selected(wanted, selected))
         .annotate(
             in_suggestion=Exists(suggested),
             is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
@@ -553,13 +553,34 @@ def manual_match_gl_candidates(
         qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
     qs = (
         qs.exclude(Exists(accepted))
-        .filter(wanted | Q(pk__in=list(selected)))
+        .filter(_or_selected(wanted, selected))
         .annotate(
             in_suggestion=Exists(suggested),
             is_selected=Case(When(pk__in=list(selected), then=Value(0)), default=Value(1)),
         )
     )
     return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
+
+
+def manual_match_selection(
+    *, run: Run, bank_ids: Sequence[Any], gl_ids: Sequence[Any]
+) -> tuple[list[SourceEntry], list[Any]]:
+    """The ticked items (of this run) and GL entries (of its ledger); others are ignored."""
+    from ledgers.models import LedgerEntry
+
+    bank = list(SourceEntry.objects.filter(run=run, pk__in=list(bank_ids)))
+    gl = list(LedgerEntry.objects.filter(ledger_id=run.ledger_id, pk__in=list(gl_ids)))
+    return bank, gl
+
+
+def _or_selected(wanted: Any, selected: Sequence[Any]) -> Any:
+    """`wanted`, plus the selected rows whatever the search. An empty `wanted` means
+    everything: OR-ing an empty Q would keep only the selected rows."""
+    from django.db.models import Q
+
+    if not wanted:
+        return Q()
+    return wanted | Q(pk__in=list(selected))
 
 
 def _range(name: str, low: Any, high: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ reviewer of org A, charlie admin of org B; `api_client_for(name)` (None = anonym
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -240,3 +240,11 @@ def world(alice_ledger: object, alice: object) -> dict[str, object]:
         "free_gl": entries[2],
         "discrepancy": Discrepancy.objects.get(run=run, source_entry=items["Unknown"]),
     }
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the session's browser tests (tests/browser.py)."""
+    from tests.browser import launch_browser
+
+    yield from launch_browser()

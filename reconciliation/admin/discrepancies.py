@@ -7,15 +7,18 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ledgers.admin.base import REVIEWER, VIEWER, report
+from ledgers.admin.base import ADMIN, REVIEWER, VIEWER, report
 from ledgers.admin.formatting import admin_url, amount_html, money, status_badge
 from ledgers.exceptions import DomainError
 from reconciliation.admin.base import ReconciliationAdmin
+from reconciliation.admin.forms import CloseItemsForm
 from reconciliation.choices import DiscrepancyStatus
 from reconciliation.models import Discrepancy
 
@@ -40,7 +43,23 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+CONFIRM_LIMIT = 500
 UNRESOLVED_STATUSES = [DiscrepancyStatus.OPEN, DiscrepancyStatus.IN_REVIEW]
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("me", "Assigned to me"), ("nobody", "Not assigned")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> Any:
+        if self.value() == "me":
+            return queryset.filter(assigned_to=request.user)
+        if self.value() == "nobody":
+            return queryset.filter(assigned_to__isnull=True)
+        return queryset
 
 
 @admin.register(Discrepancy)
@@ -54,12 +73,14 @@ class DiscrepancyAdmin(ReconciliationAdmin):
         "amount_column",
         "message",
         "item_column",
+        "assigned_to",
         "run",
         "created_at",
     ]
     list_display_links = ["label_column"]
     list_filter = [
         StatusFilter,
+        AssigneeFilter,
         "severity",
         "kind",
         "is_current",
@@ -67,11 +88,11 @@ class DiscrepancyAdmin(ReconciliationAdmin):
         ("run__ledger", RelatedOnlyFieldListFilter),
         "created_at",
     ]
-    list_select_related = ["run__ledger", "source_entry", "ledger_entry"]
+    list_select_related = ["run__ledger", "source_entry", "ledger_entry", "assigned_to"]
     search_fields = ["message", "note", "key"]
     show_full_result_count = False
     list_per_page = 100
-    actions = ["mark_in_review", "close_selected", "reopen_selected"]
+    actions = ["assign_to_me", "mark_in_review", "close_selected", "reopen_selected"]
     raw_id_fields = ["source_entry", "ledger_entry", "match", "statement"]
     fields = [
         "run",
@@ -81,7 +102,8 @@ class DiscrepancyAdmin(ReconciliationAdmin):
         "item_column",
         "match_column",
         "statement",
-        "status",
+        ("status", "close_reason"),
+        "assigned_to",
         "note",
         ("created_at", "updated_at", "resolved_at"),
     ]
@@ -100,20 +122,40 @@ class DiscrepancyAdmin(ReconciliationAdmin):
         "resolved_at",
     ]
 
+    def choices_for(self, model: type, request: HttpRequest, permission: str) -> Any:
+        choices = super().choices_for(model, request, permission)
+        if model is get_user_model():
+            # Work is assigned to people who can decide it (the service checks it again).
+            return choices.filter(memberships__role__in=[REVIEWER, ADMIN])
+        return choices
+
     def persist(self, request: HttpRequest, obj: Discrepancy, form: Any, change: bool) -> None:
         from reconciliation.services.discrepancies import discrepancy_update
 
         changed = set(form.changed_data)
-        if changed & {"status", "note"}:
-            discrepancy_update(
-                discrepancy=obj,
-                status=obj.status if "status" in changed else None,
-                note=obj.note if "note" in changed else None,
-                actor=request.user,
-            )
+        if not changed & {"status", "note", "close_reason", "assigned_to"}:
+            return
+        extra: dict[str, Any] = {}
+        if "assigned_to" in changed:
+            extra["assignee"] = obj.assigned_to
+        closing = obj.status == DiscrepancyStatus.CLOSED
+        discrepancy_update(
+            discrepancy=obj,
+            status=obj.status if changed & {"status", "close_reason"} else None,
+            note=obj.note if "note" in changed else None,
+            reason=(obj.close_reason or None) if closing else None,
+            actor=request.user,
+            **extra,
+        )
 
     def _set_status(
-        self, request: HttpRequest, queryset: QuerySet[Discrepancy], status: str
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Discrepancy],
+        status: str,
+        *,
+        reason: str | None = None,
+        note: str | None = None,
     ) -> None:
         from reconciliation.services.discrepancies import discrepancy_update
 
@@ -126,7 +168,11 @@ class DiscrepancyAdmin(ReconciliationAdmin):
                 continue
             try:
                 discrepancy_update(
-                    discrepancy=discrepancy, status=status, note=None, actor=request.user
+                    discrepancy=discrepancy,
+                    status=status,
+                    note=note,
+                    reason=reason,
+                    actor=request.user,
                 )
             except DomainError as exc:
                 report(request, exc, prefix=f"{discrepancy.get_kind_display()}: ")
@@ -138,13 +184,74 @@ class DiscrepancyAdmin(ReconciliationAdmin):
                 request, f"{done} discrepanc{'ies' if done != 1 else 'y'} now {label}."
             )
 
+    @admin.action(description="Assign selected to me", permissions=["resolve"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> None:
+        from reconciliation.services.discrepancies import discrepancy_update
+
+        done = 0
+        for discrepancy in queryset.select_related("run__ledger"):
+            try:
+                discrepancy_update(
+                    discrepancy=discrepancy,
+                    status=None,
+                    note=None,
+                    assignee=request.user,
+                    actor=request.user,
+                )
+            except DomainError as exc:
+                report(request, exc, prefix=f"{discrepancy.get_kind_display()}: ")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} assigned to you.")
+
     @admin.action(description="Mark selected as in review", permissions=["resolve"])
     def mark_in_review(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> None:
         self._set_status(request, queryset, DiscrepancyStatus.IN_REVIEW)
 
-    @admin.action(description="Close selected discrepancies", permissions=["resolve"])
-    def close_selected(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> None:
-        self._set_status(request, queryset, DiscrepancyStatus.CLOSED)
+    @admin.action(description="Close selected with a reason…", permissions=["resolve"])
+    def close_selected(
+        self, request: HttpRequest, queryset: QuerySet[Discrepancy]
+    ) -> TemplateResponse | None:
+        """The same confirmation as closing items: what closes, a reason from the fixed
+        list and a note, before anything changes."""
+        form = CloseItemsForm(request.POST if request.POST.get("post") else None)
+        if request.POST.get("post") and form.is_valid():
+            self._set_status(
+                request,
+                queryset,
+                DiscrepancyStatus.CLOSED,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"] or None,
+            )
+            return None
+        rows = list(
+            queryset.select_related("run__ledger", "source_entry", "ledger_entry")[:CONFIRM_LIMIT]
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Close discrepancies",
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "rows": [
+                {
+                    "discrepancy": d,
+                    "label": self.label_column(d),
+                    "url": admin_url(d),
+                    "closes": d.status != DiscrepancyStatus.CLOSED,
+                }
+                for d in rows
+            ],
+            "more": max(queryset.count() - len(rows), 0) if len(rows) == CONFIRM_LIMIT else 0,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, "admin/reconciliation/discrepancy/close_confirm.html", context
+        )
 
     @admin.action(description="Reopen selected discrepancies", permissions=["resolve"])
     def reopen_selected(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> None:

@@ -13,9 +13,11 @@ from reconciliation.models import Match, Run, SourceEntry, Statement
 
 
 def run_title(run: Run, *, with_status: bool = True) -> str:
-    parts = [f"Run {run.created_at:%Y-%m-%d}"]
-    parts.append(run.account.name if run.account_id else run.ledger.name)
-    parts.append(run.get_mode_display().lower())
+    """'Operating EUR · Mar 2024 · automatic · completed': the run by account and period
+    (`reconciliation.labels`, as the API's `label`), then how it stands."""
+    from reconciliation.selectors import run_label_of
+
+    parts = [run_label_of(run), run.get_mode_display().lower()]
     if with_status:
         parts.append(run.get_status_display().lower())
     if run.note:
@@ -141,3 +143,57 @@ def difference_hint(match: Match) -> str:
     if match.difference < 0 < match.ledger_total:
         hint += " (bank fee?)"
     return hint
+
+
+# The report's two halves as the statement is read: each side's balance, what adjusts it,
+# and the adjusted balance they must agree on. (section key, words)
+REPORT_BANK_SIDE = (
+    ("deposits_in_transit", "Deposits in transit: in the books, not yet on the statement"),
+    ("unpresented_payments", "Unpresented payments: in the books, not yet on the statement"),
+)
+REPORT_BOOK_SIDE = (
+    ("bank_only", "Bank items not in the books: fees, interest, unknown"),
+    ("partial_differences", "Differences of partial matches (bank - book)"),
+    ("closed_items", "Bank items closed by a person"),
+    ("matched_outside_book", "Matched GL entries outside the book balance"),
+)
+_ROW_ADMIN = {
+    "gl_entry": "admin:ledgers_ledgerentry_change",
+    "item": "admin:reconciliation_sourceentry_change",
+    "match": "admin:reconciliation_match_change",
+}
+
+
+def report_sections(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The report's sections with money formatted and each row linked to its admin page,
+    so every figure on the page leads to the rows behind it."""
+    from django.urls import NoReverseMatch, reverse
+
+    currency = report["currency"]
+
+    def amount(text: str | None) -> str:
+        return money(Decimal(text), currency) if text not in (None, "") else "—"
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        out = []
+        for row in report[name]["rows"]:
+            try:
+                url = reverse(_ROW_ADMIN[row["type"]], args=[row["id"]])
+            except (KeyError, NoReverseMatch):
+                url = ""
+            out.append({**row, "amount_text": amount(row["amount"]), "url": url})
+        return out
+
+    def side(spec: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+        return [
+            {
+                "key": key,
+                "title": title,
+                "total": amount(report[key]["total"]),
+                "count": report[key]["count"],
+                "rows": rows(key),
+            }
+            for key, title in spec
+        ]
+
+    return {"bank": side(REPORT_BANK_SIDE), "book": side(REPORT_BOOK_SIDE)}

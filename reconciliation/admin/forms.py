@@ -56,6 +56,25 @@ class CloseItemsForm(forms.Form):
 
 
 class CloseRunForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for closing although the report does not balance",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+
+    def __init__(self, *args: Any, balanced: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # An unbalanced report needs a reason (the service refuses without one, too).
+        self.fields["reason"].required = not balanced
+
+
+class ApproveRunForm(forms.Form):
     note = forms.CharField(
         label="Note (optional)",
         required=False,

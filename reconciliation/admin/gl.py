@@ -1,7 +1,8 @@
-"""What the reconciliation app adds to the GL entry list of `ledgers.admin`: a run filter.
+"""What the reconciliation app adds to the screens of `ledgers.admin`: a run filter on the
+GL entry list, and statement items named in the audit trail's list.
 
-The ledgers app knows nothing of runs (imports flow reconciliation -> ledgers), so the
-filter is attached here to the registered GL entry admin.
+The ledgers app knows nothing of runs (imports flow reconciliation -> ledgers), so these
+are attached here to the registered ledgers admins.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 import ledgers.admin  # noqa: F401  (the GL entry admin is registered before it is extended)
-from ledgers.models import LedgerEntry
+from ledgers.models import AuditEvent, LedgerEntry
 from reconciliation.admin.formatting import run_title
 from reconciliation.models import Run
-from reconciliation.selectors import run_list
+from reconciliation.selectors import run_list, source_entry_labels
 
 RUN_CHOICES = 50
 
@@ -56,3 +57,6 @@ def _is_uuid(value: str) -> bool:
 
 gl_admin = admin.site._registry[LedgerEntry]
 gl_admin.list_filter = [*gl_admin.list_filter, RunFilter]
+
+audit_admin = admin.site._registry[AuditEvent]
+audit_admin.history_labels = source_entry_labels  # type: ignore[method-assign]

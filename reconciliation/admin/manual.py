@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -30,7 +30,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from ledgers.admin.base import report
 from ledgers.admin.formatting import admin_url, money, signed_money
 from ledgers.exceptions import DomainError
-from ledgers.models import LedgerEntry
 from ledgers.money import minor_units
 from reconciliation.admin.formatting import run_title
 from reconciliation.matching import scoring
@@ -39,6 +38,7 @@ from reconciliation.selectors import (
     CandidateSearch,
     manual_match_bank_candidates,
     manual_match_gl_candidates,
+    manual_match_selection,
 )
 
 if TYPE_CHECKING:
@@ -81,9 +81,11 @@ def _defaults(run: Run, bank: list[Any], gl: list[Any]) -> dict[str, Any]:
     total = sum((e.amount for e in chosen), Decimal("0"))
     currency = chosen[0].currency
     tolerance = Decimal(scoring.tolerance_micro(total, currency, settings)).scaleb(-6)
+    step = Decimal(1).scaleb(-minor_units(currency))
     return {
-        "amount_min": total - tolerance,
-        "amount_max": total + tolerance,
+        # Widened to whole minor units: the form shows 72.00, not 72.000000.
+        "amount_min": (total - tolerance).quantize(step, rounding=ROUND_FLOOR),
+        "amount_max": (total + tolerance).quantize(step, rounding=ROUND_CEILING),
         "date_from": min(e.booking_date for e in chosen) - window,
         "date_to": max(e.booking_date for e in chosen) + window,
         "include_suggested": True,
@@ -165,10 +167,11 @@ def manual_match_view(model_admin: RunAdmin, request: HttpRequest, object_id: st
                 ),
             )
             return HttpResponseRedirect(back or admin_url(run))
-    searching = request.method == "POST" or "q" in data or "amount_min" in data
+    # "Find near the selection" starts over from the ticked entries, like the first visit.
+    near = data.get("action") == "near"
+    searching = not near and (request.method == "POST" or "q" in data or "amount_min" in data)
     selected = set(bank_ids) | set(gl_ids)
-    bank_chosen = list(run.source_entries.filter(pk__in=bank_ids))
-    gl_chosen = list(LedgerEntry.objects.filter(ledger_id=run.ledger_id, pk__in=gl_ids))
+    bank_chosen, gl_chosen = manual_match_selection(run=run, bank_ids=bank_ids, gl_ids=gl_ids)
     form = SearchForm(data if searching else None, initial=_defaults(run, bank_chosen, gl_chosen))
     if searching and form.is_valid():
         values = form.cleaned_data
@@ -241,13 +244,10 @@ def match_from_gl_view(
 ) -> HttpResponse:
     """From a GL entry: the open run of its ledger (and account) to search bank items in;
     the run whose statement period covers the entry's date, else a choice."""
-    from ledgers.selectors import ledger_entries_visible_q
+    from ledgers.selectors import ledger_entry_visible
     from reconciliation.selectors import open_runs_for_ledger_entry
 
-    visible = LedgerEntry.objects.all()
-    if not request.user.is_superuser:
-        visible = visible.filter(ledger_entries_visible_q(request.user))
-    entry = visible.filter(pk=gl_id).first()
+    entry = ledger_entry_visible(user=request.user, entry_id=gl_id)
     if entry is None:
         raise Http404("GL entry not found.")
     back = admin_url(entry)

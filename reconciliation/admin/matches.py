@@ -6,12 +6,13 @@ side-by-side review screen is `reconciliation.admin.review`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -22,7 +23,7 @@ from ledgers.exceptions import DomainError
 from reconciliation.admin import review
 from reconciliation.admin.base import ReconciliationAdmin
 from reconciliation.admin.formatting import explanation_rows
-from reconciliation.choices import MatchStatus, RunStatus
+from reconciliation.choices import MatchKind, MatchStatus, RunStatus
 from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink
 from reconciliation.selectors import match_ledger_entries, match_source_entries
 
@@ -87,7 +88,7 @@ class MatchAdmin(ReconciliationAdmin):
         "amount_column",
         "difference_column",
         "status_column",
-        "score",
+        "score_column",
         "ambiguous_column",
         "shape",
         "kind",
@@ -288,6 +289,11 @@ class MatchAdmin(ReconciliationAdmin):
             return "— (reversal pair)" if obj.shape == "reversal" else "—"
         return side_text((obj.gl_external_id, obj.gl_party, obj.gl_text), obj.gl_count)
 
+    @admin.display(description="score", ordering="score")
+    def score_column(self, obj: Match) -> str:
+        # A person's pairing has no engine score to show (it is stored as 100).
+        return "manual" if obj.kind == MatchKind.MANUAL else str(obj.score)
+
     @admin.display(description="ambiguous", boolean=True, ordering="is_ambiguous")
     def ambiguous_column(self, obj: Match) -> bool:
         return obj.is_ambiguous
@@ -363,23 +369,15 @@ class MatchAdmin(ReconciliationAdmin):
             ),
         )
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        match = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if match is not None:
-            extra["review_url"] = review.review_url(match, str(match.run_id))
-            extra["subtitle"] = (
+    def change_page_context(self, request: HttpRequest, match: Any) -> dict[str, Any]:
+        return {
+            "review_url": review.review_url(match, str(match.run_id)),
+            "subtitle": (
                 f"{match.get_status_display()} match · {match.get_shape_display()} · "
                 f"{money(match.source_total, match.currency)} {match.currency} · "
-                f"score {match.score}"
-            )
-        return super().change_view(request, object_id, form_url, extra)
+                + ("manual" if match.kind == MatchKind.MANUAL else f"score {match.score}")
+            ),
+        }
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -392,6 +390,16 @@ class MatchAdmin(ReconciliationAdmin):
                 "<path:object_id>/review/",
                 self.view_url(review.review_view),
                 name="reconciliation_match_review_one",
+            ),
+            path(
+                "<path:object_id>/unmatch/",
+                self.view_url(partial(review.match_undo_view, action="unmatch"), post_only=True),
+                name="reconciliation_match_unmatch",
+            ),
+            path(
+                "<path:object_id>/reopen/",
+                self.view_url(partial(review.match_undo_view, action="reopen"), post_only=True),
+                name="reconciliation_match_reopen",
             ),
             *super().get_urls(),
         ]

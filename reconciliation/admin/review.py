@@ -19,8 +19,11 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from ledgers.admin.base import report
 from ledgers.admin.formatting import admin_url, event_rows, iban_display, money, signed_money
@@ -175,9 +178,64 @@ def _review_decide(
         return HttpResponseRedirect(review_url(match, run_id))
     total = money(match.source_total, match.currency)
     verb = "accepted" if decision == "accept" else "rejected"
-    messages.success(request, f"Match of {total} {match.currency} {verb}.")
+    undo = undo_button(
+        request,
+        match,
+        "unmatch" if decision == "accept" else "reopen",
+        next_url=review_url(match, run_id),
+    )
+    messages.success(
+        request, format_html("Match of {} {} {}. {}", total, match.currency, verb, undo)
+    )
     following = next_in_queue(queue, match)
     return HttpResponseRedirect(review_url(following, run_id))
+
+
+UNDO_LABELS = {"unmatch": "Undo (unmatch)", "reopen": "Undo (back to suggested)"}
+
+
+def undo_button(request: HttpRequest, match: Match, action: str, *, next_url: str) -> str:
+    """A one-button form, for the message after a decision: undoing changes state, so it
+    is a POST with the CSRF token, never a link."""
+    url = reverse(f"admin:reconciliation_match_{action}", args=[match.pk])
+    return format_html(
+        '<form method="post" action="{}" class="recon-inline-form">'
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+        '<input type="hidden" name="next" value="{}">'
+        '<button type="submit" class="recon-link-button" data-undo="{}">{}</button></form>',
+        url,
+        get_token(request),
+        next_url,
+        action,
+        UNDO_LABELS[action],
+    )
+
+
+def match_undo_view(
+    model_admin: MatchAdmin, request: HttpRequest, object_id: str, *, action: str
+) -> HttpResponse:
+    """Undo a decision: `unmatch` an accepted match (an auto match goes back to the queue,
+    a manual one is rejected), `reopen` a rejected one as a suggestion."""
+    from reconciliation.services.matches import match_reopen, match_unmatch
+
+    match = model_admin.get_scoped(request, object_id)
+    model_admin.require(request, "decide", match)
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    service = match_unmatch if action == "unmatch" else match_reopen
+    note = (request.POST.get("note") or "").strip()[:10_000]
+    try:
+        match = service(match=match, actor=request.user, note=note)
+    except DomainError as exc:
+        report(request, exc, prefix="Could not undo: ")
+    else:
+        messages.success(
+            request,
+            f"Undone: the match of {money(match.source_total, match.currency)} "
+            f"{match.currency} is {match.get_status_display().lower()} again.",
+        )
+    return HttpResponseRedirect(back or review_url(match, str(match.run_id)))
 
 
 # --- the side-by-side comparison ------------------------------------------------------------
@@ -499,6 +557,10 @@ def review_context(
         "can_decide": can_decide,
         "can_accept": can_decide and is_suggested,
         "can_reject": can_decide and match.status != MatchStatus.REJECTED,
+        "can_unmatch": can_decide and match.status == MatchStatus.ACCEPTED,
+        "can_reopen": can_decide and match.status == MatchStatus.REJECTED,
+        "unmatch_url": reverse("admin:reconciliation_match_unmatch", args=[match.pk]),
+        "reopen_url": reverse("admin:reconciliation_match_reopen", args=[match.pk]),
         "run_closed": run_closed,
         "next_url": review_url(following, run_id) if following else "",
         "queue_url": review_url(None, run_id),

@@ -19,17 +19,17 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from ledgers.admin.base import ADMIN, REVIEWER, VIEWER, report
+from ledgers.admin.base import ADMIN, REVIEWER, VIEWER
+from ledgers.admin.base import report as report_error
 from ledgers.admin.formatting import admin_url, event_rows, status_badge
 from ledgers.exceptions import DomainError
 from reconciliation.admin import manual
 from reconciliation.admin.base import ReconciliationAdmin
-from reconciliation.admin.formatting import run_title, statement_line
-from reconciliation.admin.forms import CloseRunForm, StatementUploadForm
+from reconciliation.admin.formatting import report_sections, run_title, statement_line
+from reconciliation.admin.forms import ApproveRunForm, CloseRunForm, StatementUploadForm
 from reconciliation.choices import (
     DiscrepancySeverity,
     MatchStatus,
-    RunStatus,
     SourceEntryMatchStatus,
 )
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry
@@ -102,6 +102,8 @@ class RunAdmin(ReconciliationAdmin):
         "close": REVIEWER,
         "review": REVIEWER,
         "manual_match": REVIEWER,
+        "approve": REVIEWER,
+        "report": VIEWER,
     }
     change_form_template = "admin/reconciliation/run/change_form.html"
     list_display = [
@@ -140,6 +142,11 @@ class RunAdmin(ReconciliationAdmin):
 
     def run_of(self, obj: Run) -> Run:
         return obj
+
+    def state_allows(self, permission: str, obj: Run) -> bool:
+        if permission == "approve":
+            return obj.is_closed and obj.approved_at is None
+        return permission in ("view", "report") or not obj.is_closed
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
         return with_attention(super().get_queryset(request))
@@ -294,24 +301,17 @@ class RunAdmin(ReconciliationAdmin):
             "can_close": self.allows(request, "close", run),
             "can_upload": self.allows(request, "upload", run),
             "can_review": self.allows(request, "review", run),
+            "can_approve": self.allows(request, "approve", run)
+            and run.closed_by_id != request.user.pk,
+            "report_url": reverse("admin:reconciliation_run_report", args=[run.pk]),
             "upload_form": StatementUploadForm(),
             "events": event_rows(audit_events_of(run_id=run.pk)[:8], labels=source_entry_labels),
             "history_url": reverse("admin:reconciliation_run_history", args=[run.pk]),
         }
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        run = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if run is not None:
-            extra |= self.summary(request, run)
-            extra["title"], extra["subtitle"] = extra["run_title"], None
-        return super().change_view(request, object_id, form_url, extra)
+    def change_page_context(self, request: HttpRequest, run: Any) -> dict[str, Any]:
+        summary = self.summary(request, run)
+        return {**summary, "title": summary["run_title"], "subtitle": None}
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -329,6 +329,16 @@ class RunAdmin(ReconciliationAdmin):
                 "<path:object_id>/close/",
                 self.view_url(run_close_view),
                 name="reconciliation_run_close",
+            ),
+            path(
+                "<path:object_id>/approve/",
+                self.view_url(run_approve_view),
+                name="reconciliation_run_approve",
+            ),
+            path(
+                "<path:object_id>/report/",
+                self.view_url(run_report_view),
+                name="reconciliation_run_report",
             ),
             path(
                 "<path:object_id>/match/",
@@ -370,7 +380,7 @@ def run_upload_view(model_admin: RunAdmin, request: HttpRequest, object_id: str)
             actor=request.user,
         )
     except DomainError as exc:
-        report(request, exc, prefix=f"{upload.name}: ")
+        report_error(request, exc, prefix=f"{upload.name}: ")
         return back
     text = f"{upload.name}: imported {result.imported} entries"
     if result.skipped_duplicates:
@@ -393,7 +403,7 @@ def run_auto_match_view(
     try:
         result = run_auto_match(run=run, actor=request.user)
     except DomainError as exc:
-        report(request, exc, prefix="Auto-match: ")
+        report_error(request, exc, prefix="Auto-match: ")
     else:
         messages.success(
             request,
@@ -404,7 +414,9 @@ def run_auto_match_view(
 
 
 def run_close_view(model_admin: RunAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
-    """GET: what is still open and a confirmation; POST: run_close."""
+    """GET: what is still open, whether the report balances, a confirmation; POST:
+    run_close (with a reason when the report does not balance)."""
+    from reconciliation.report.build import run_report
     from reconciliation.services.runs import run_close
 
     run = model_admin.get_scoped(request, object_id)
@@ -412,15 +424,26 @@ def run_close_view(model_admin: RunAdmin, request: HttpRequest, object_id: str) 
         messages.info(request, "This run is closed already.")
         return HttpResponseRedirect(admin_url(run))
     model_admin.require(request, "close", run)
-    form = CloseRunForm(request.POST or None)
+    report = run_report(run=run)
+    form = CloseRunForm(
+        request.POST if request.method == "POST" else None, balanced=report["balanced"]
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            run_close(run=run, actor=request.user, note=form.cleaned_data["note"])
+            run_close(
+                run=run,
+                actor=request.user,
+                note=form.cleaned_data["note"],
+                reason=form.cleaned_data["reason"],
+            )
         except DomainError as exc:
-            report(request, exc, prefix="Close run: ")
+            report_error(request, exc, prefix="Close run: ")
         else:
-            messages.success(request, "The run is closed; it can no longer be changed.")
-        return HttpResponseRedirect(admin_url(run))
+            messages.success(
+                request,
+                "The run is closed; it can no longer be changed. A second person approves it.",
+            )
+            return HttpResponseRedirect(admin_url(run))
     summary = model_admin.summary(request, run)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -430,8 +453,63 @@ def run_close_view(model_admin: RunAdmin, request: HttpRequest, object_id: str) 
         "opts": model_admin.opts,
         "object": run,
         "form": form,
-        "already_closed": run.status == RunStatus.CLOSED,
+        "report": report,
         "unmatched": getattr(run, "items_unmatched", 0),
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, "admin/reconciliation/run/close_confirm.html", context)
+
+
+def run_approve_view(model_admin: RunAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Four eyes: a second person signs the closed run off; its report is frozen."""
+    from reconciliation.report.build import run_report_get
+    from reconciliation.services.runs import run_approve
+
+    run = model_admin.get_scoped(request, object_id)
+    model_admin.require(request, "approve", run)
+    form = ApproveRunForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run_approve(run=run, actor=request.user, note=form.cleaned_data["note"])
+        except DomainError as exc:
+            report_error(request, exc, prefix="Approve: ")
+        else:
+            messages.success(request, "Approved: the run and its report are frozen.")
+        return HttpResponseRedirect(admin_url(run))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Approve run",
+        "subtitle": run_title(run),
+        "opts": model_admin.opts,
+        "run": run,
+        "form": form,
+        "report": run_report_get(run=run),
+        "is_preparer": run.closed_by_id == request.user.pk,
+        "report_url": reverse("admin:reconciliation_run_report", args=[run.pk]),
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, "admin/reconciliation/run/approve_confirm.html", context)
+
+
+def run_report_view(model_admin: RunAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The bank reconciliation statement, the same document as GET .../report."""
+    from reconciliation.report.build import run_report_get
+
+    run = model_admin.get_scoped(request, object_id)
+    model_admin.require(request, "report", run)
+    report = run_report_get(run=run)
+    api = reverse("run-report", kwargs={"run_pk": run.pk})
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Reconciliation report",
+        "subtitle": report["label"],
+        "opts": model_admin.opts,
+        "run": run,
+        "run_url": admin_url(run),
+        "report": report,
+        "sections": report_sections(report),
+        "downloads": [(fmt.upper(), f"{api}?format={fmt}") for fmt in ("pdf", "xlsx", "csv")],
+        "json_url": api,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, "admin/reconciliation/run/report.html", context)

@@ -10,7 +10,6 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from ledgers.choices import MembershipRole
 from ledgers.models import Account, Ledger
-from ledgers.permissions import sync_groups
 from ledgers.services import (
     LedgerEntryInput,
     account_create,
@@ -38,7 +37,6 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sync_groups()
         user, organization, token = user_setup(
             username="demo",
             organization_name="Demo",

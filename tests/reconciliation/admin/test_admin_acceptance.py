@@ -97,7 +97,11 @@ def test_a_reviewer_works_through_the_demo_run_entirely_in_the_admin(
     assert (
         len(fees) == Match.objects.filter(run=run, status="accepted").exclude(difference=0).count()
     )
-    client.post(fees_url, {"action": "close_selected", "_selected_action": fees, "index": 0})
+    action = {"action": "close_selected", "_selected_action": fees, "index": 0}
+    confirm = client.post(fees_url, action).content.decode()
+    assert 'id="close-discrepancies-form"' in confirm  # nothing closes without a reason
+    assert Discrepancy.objects.filter(run=run, kind="amount_mismatch", status="open").exists()
+    client.post(fees_url, {**action, "post": "yes", "reason": "other", "note": "bank fees"})
     assert not Discrepancy.objects.filter(run=run, kind="amount_mismatch", status="open").exists()
 
     # 5. Close the run after the confirmation page says nothing is left.

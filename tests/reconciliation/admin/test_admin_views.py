@@ -491,10 +491,14 @@ def test_imported_facts_are_read_only(client_for, world):
 def test_discrepancies_are_marked_in_review_then_closed(client_for, world):
     client = client_for("rita")
     discrepancy = world["discrepancy"]
-    for action, status in (("mark_in_review", "in_review"), ("close_selected", "closed")):
+    steps = (
+        ("mark_in_review", {}, "in_review"),
+        ("close_selected", {"post": "yes", "reason": "manual_review"}, "closed"),
+    )
+    for action, confirm, status in steps:
         client.post(
             changelist_url("discrepancy"),
-            {"action": action, "_selected_action": [discrepancy.pk], "index": 0},
+            {"action": action, "_selected_action": [discrepancy.pk], "index": 0, **confirm},
         )
         discrepancy.refresh_from_db()
         assert discrepancy.status == status
@@ -557,23 +561,25 @@ def test_auto_match_from_the_run_page_reports_what_it_did(client_for, world):
     assert AuditEvent.objects.filter(action="run.auto_matched", run_id=world["run"].pk).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#14: closing an unbalanced run needs run_close(reason=...); the admin close "
-    "form does not send one yet (the lead's admin change removes this mark)",
-)
-def test_closing_a_run_asks_for_confirmation_first(client_for, world):
+def test_closing_a_run_asks_for_confirmation_and_a_reason_when_it_cannot_balance(client_for, world):
+    """world's statement is a CSV without balances: its report cannot balance, so closing
+    asks why (#14 sign-off), then records the reason and the note."""
     client = client_for("rita")
     url = reverse("admin:reconciliation_run_close", args=[world["run"].pk])
-    page = client.get(url)
-    assert page.status_code == 200
-    assert 'id="still-open"' in page.content.decode()
+    page = client.get(url).content.decode()
+    assert 'id="still-open"' in page
+    assert "cannot balance" in page
+    assert 'name="reason"' in page
+    refused = client.post(url, {"note": "November done"})
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["reason"]
     assert Run.objects.get(pk=world["run"].pk).status != "closed"
-    client.post(url, {"note": "November done"})
+    client.post(url, {"note": "November done", "reason": "CSV export has no balances"})
     run = Run.objects.get(pk=world["run"].pk)
     assert run.status == "closed"
     event = AuditEvent.objects.get(action="run.closed", run_id=run.pk)
     assert event.note == "November done"
+    assert event.after["reason"] == "CSV export has no balances"
 
 
 def test_an_admin_can_delete_a_run_through_the_service(client_for, world):
@@ -684,7 +690,7 @@ def test_an_admin_deletes_a_source_file_through_the_service(client_for, world):
     assert AuditEvent.objects.filter(action="source_file.deleted", subject_id=source_file.pk)
 
 
-REVIEW_SCREEN_QUERIES = 16  # 15 today: session, roles, the match, both sides, queue, candidates
+REVIEW_SCREEN_QUERIES = 17  # session, roles, the match, both sides, queue, candidates, period
 
 
 def test_the_review_screen_costs_a_bounded_number_of_queries(
