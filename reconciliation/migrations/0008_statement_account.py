@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledgers', '0005_ledger_reference_tolerance'),
-        ('reconciliation', '0006_month_end_close'),
+        ('ledgers', '0006_ledger_reference_tolerance'),
+        ('reconciliation', '0007_no_admin_permissions'),
     ]
 
     operations = [

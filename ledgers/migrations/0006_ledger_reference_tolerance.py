@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledgers', '0004_account_opening_balance'),
+        ('ledgers', '0005_drop_role_groups'),
     ]
 
     operations = [
