@@ -5,7 +5,9 @@ The reader was rewritten to touch each element once (see the module docstring of
 implementation (commit a10233e) yielded: every entry's repr, then the statements and the
 warnings, or the error with its code, line and element path. The digests below were
 produced by that implementation. A deliberate change of the reader's output changes them;
-update them on purpose, never to "fix" a test.
+update them on purpose, never to "fix" a test. (Updated once for issue #15, which added
+`account_iban` to entries and the instructed amount and mandate reference to details:
+with those fields left out of the reprs, every digest was still the old one.)
 
 The shared fixtures are real bank files; the documents written out here exercise what
 they do not: repeated and misplaced elements, mixed namespaces, every status and date
@@ -50,19 +52,19 @@ def digest(data: bytes, *, include_pending: bool) -> str:
 
 # (booked only, with pending) per shared fixture.
 FIXTURE_DIGESTS = {
-    "finland-v02-batches-eur-usd-charges": ("5ca3e8c43eee7fe0", "5ca3e8c43eee7fe0"),
+    "finland-v02-batches-eur-usd-charges": ("6487c198c42a4536", "6487c198c42a4536"),
     "genkgo-v02-empty-statement-no-entries-ron": ("a58143e4459c1ba6", "a58143e4459c1ba6"),
-    "genkgo-v02-multi-statement": ("5332a674f166ec9e", "5332a674f166ec9e"),
-    "genkgo-v02-three-decimal-amounts": ("66ded1955634313c", "66ded1955634313c"),
-    "genkgo-v03-amount-details-four-currencies": ("08c8390161c5f8a0", "08c8390161c5f8a0"),
-    "genkgo-v08-amount-details-jpy-sek-chf": ("bb9025225eec44f9", "bb9025225eec44f9"),
-    "iso-business-sample-v04-eur-sek": ("bda9714ef89a18e4", "bda9714ef89a18e4"),
-    "lithuania-v08-anonymised-multistmt-invalid": ("77554a26dbc202cc", "77554a26dbc202cc"),
-    "postfinance-v04-chf-batches-reversals-charges": ("b7a29ecd9147b07d", "b7a29ecd9147b07d"),
+    "genkgo-v02-multi-statement": ("8d89c10c46e26fd6", "8d89c10c46e26fd6"),
+    "genkgo-v02-three-decimal-amounts": ("db82b0f0c1f60ca8", "db82b0f0c1f60ca8"),
+    "genkgo-v03-amount-details-four-currencies": ("67041e99c3cd0869", "67041e99c3cd0869"),
+    "genkgo-v08-amount-details-jpy-sek-chf": ("95f73455a86aeceb", "95f73455a86aeceb"),
+    "iso-business-sample-v04-eur-sek": ("7ac3f372c68a846d", "7ac3f372c68a846d"),
+    "lithuania-v08-anonymised-multistmt-invalid": ("2ac0b87cddbef0dd", "2ac0b87cddbef0dd"),
+    "postfinance-v04-chf-batches-reversals-charges": ("15590dfc98eb3420", "15590dfc98eb3420"),
     "prowide-v07-bah-envelope-empty-usd": ("8d3bfdfec1e44cae", "8d3bfdfec1e44cae"),
-    "ubs-swiss-v08-qrr-scor-fx-invalid-uetr": ("cde3e334fc5b8dc4", "cde3e334fc5b8dc4"),
-    "vr-bank-de-v02-batch-schema-invalid": ("dc3a3e2d2b71d6e5", "dc3a3e2d2b71d6e5"),
-    "wise-v10-usd-datetime-charges-no-txdtls": ("e2026b90e9de93d7", "e2026b90e9de93d7"),
+    "ubs-swiss-v08-qrr-scor-fx-invalid-uetr": ("28eca2cb38ff8dcf", "28eca2cb38ff8dcf"),
+    "vr-bank-de-v02-batch-schema-invalid": ("94dd15e7fa5e291e", "94dd15e7fa5e291e"),
+    "wise-v10-usd-datetime-charges-no-txdtls": ("59509de31f7a717f", "59509de31f7a717f"),
 }
 
 
@@ -238,11 +240,11 @@ DOCUMENT_DIGESTS = {
     "bad-period": ("06f7597477e96894", "06f7597477e96894"),
     "balance-without-amount": ("3b660e9b7644e100", "3b660e9b7644e100"),
     "no-date-to-fall-back-on": ("aa22d39dbcfe823b", "aa22d39dbcfe823b"),
-    "odd-entries": ("30ca9594c1520ee9", "478c9c08a2133c94"),
+    "odd-entries": ("d2370bf467b81827", "23bf6f073d8e812d"),
     "too-large-amount": ("c980e8dbe10a57cd", "c980e8dbe10a57cd"),
     "too-precise-amount": ("5897302dff53a4a0", "5897302dff53a4a0"),
-    "two-statements-and-an-unclosed-one": ("4f0eb337a743df50", "4f0eb337a743df50"),
-    "v02-entry-without-currency": ("73f4e13ec0bced22", "73f4e13ec0bced22"),
+    "two-statements-and-an-unclosed-one": ("11d88838944232b8", "11d88838944232b8"),
+    "v02-entry-without-currency": ("e7fe561d6198d1be", "e7fe561d6198d1be"),
 }
 
 
