@@ -428,7 +428,7 @@ def ledger_entry_candidates(
     if exclude_match is not None:
         qs = qs.exclude(match_links__match=exclude_match)
     if run.account_id:
-        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+        qs = qs.filter(run_accounts_q(run) | Q(account_id__isnull=True))
     return (
         qs.annotate(
             live_match_id=Subquery(live.values("match_id")[:1], output_field=UUIDField()),
@@ -550,7 +550,7 @@ def manual_match_gl_candidates(
         wanted &= ~Exists(suggested)
     qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
     if run.account_id:
-        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+        qs = qs.filter(run_accounts_q(run) | Q(account_id__isnull=True))
     qs = (
         qs.exclude(Exists(accepted))
         .filter(_or_selected(wanted, selected))
@@ -594,14 +594,20 @@ def _range(name: str, low: Any, high: Any) -> dict[str, Any]:
 
 def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[Run]:
     """Runs (of those given, i.e. the user's) where a GL entry can be matched: same ledger,
-    the entry's account or no account, not closed; newest first."""
+    covering the entry's account (their own, one their statements went into, or none), not
+    closed; newest first."""
     from django.db.models import Q
 
     from reconciliation.choices import RunStatus
 
     qs = runs.filter(ledger_id=entry.ledger_id).exclude(status=RunStatus.CLOSED)
     if entry.account_id:
-        qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
+        statements = Statement.objects.filter(account_id=entry.account_id)
+        qs = qs.filter(
+            Q(account_id=entry.account_id)
+            | Q(account_id__isnull=True)
+            | Q(pk__in=statements.values("source_file__run_id"))
+        )
     return qs.order_by("-created_at", "pk")
 
 

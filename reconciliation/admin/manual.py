@@ -31,7 +31,7 @@ from ledgers.admin.base import report
 from ledgers.admin.formatting import admin_url, money, signed_money
 from ledgers.exceptions import DomainError
 from ledgers.money import minor_units
-from reconciliation.admin.formatting import run_title
+from reconciliation.admin.formatting import calendar_span, run_title
 from reconciliation.matching import scoring
 from reconciliation.models import Run
 from reconciliation.selectors import (
@@ -74,7 +74,7 @@ def _defaults(run: Run, bank: list[Any], gl: list[Any]) -> dict[str, Any]:
     from reconciliation.services.auto_match import run_match_settings
 
     settings = run_match_settings(run)
-    window = dt.timedelta(days=settings.date_window_days)
+    window = dt.timedelta(days=calendar_span(settings.date_window_days))
     chosen = bank or gl
     if not chosen or (bank and gl):
         return {"include_suggested": True}
