@@ -77,7 +77,7 @@ def context_create(*, scenario: str, with_account: bool) -> BenchContext:
     )
     ledger = ledger_create(
         organization=organization,
-        name=_ledger_name(scenario),
+        name=ledger_name(scenario),
         currency="EUR",
         actor=user,
         amount_tolerance_abs=Decimal("5.00"),
@@ -104,7 +104,7 @@ def context_create(*, scenario: str, with_account: bool) -> BenchContext:
     )
 
 
-def _ledger_name(scenario: str) -> str:
+def ledger_name(scenario: str) -> str:
     return f"benchmark {scenario}"
 
 
@@ -119,7 +119,7 @@ def ledger_cleanup(*, scenario: str) -> None:
     if organization is None:
         return
     for ledger_id in Ledger.objects.filter(
-        organization=organization, name=_ledger_name(scenario)
+        organization=organization, name=ledger_name(scenario)
     ).values_list("pk", flat=True):
         _ledger_delete(ledger_id)
 

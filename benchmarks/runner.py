@@ -12,7 +12,10 @@ a transaction (the children commit).
 
 `--scenario all` without `--rows` runs the sizes DESIGN.md §3 names: both imports at
 1,000,000 entries, matching uniform and skewed at 100,000 and uniform at 1,000,000, and
-the list pages on the 1,000,000-entry run the last match leaves behind.
+the list pages on the 1,000,000-entry run the last match leaves behind. `--scenario truth`
+(not in `all`) measures matching quality instead: one line per mix of the truth month
+(`--rows` cases a month, 2,000 by default), with its precision, recall, F1, link F1,
+auto-accept precision, automation and discrepancy figures.
 """
 
 from __future__ import annotations
@@ -36,9 +39,15 @@ class Step:
     scenario: str
     rows: int
     skew: bool = False
+    mix: tuple[str, float, bool] | None = None  # truth: (format, collisions, tolerance)
 
 
 def plan(*, scenario: str, rows: int | None, skew: bool) -> list[Step]:
+    if scenario == "truth":
+        # Cases per month: the issue's acceptance sizes are 200 and 2,000.
+        return [
+            Step(scenario="truth", rows=rows or 2_000, mix=mix) for mix in scenarios.TRUTH_MIXES
+        ]
     if scenario != "all":
         default = 100_000 if scenario in ("match", "match-skew") else 1_000_000
         return [
@@ -140,6 +149,17 @@ def run(
                     handover = state
                 else:
                     _cleanup(step.scenario, state, keep)
+            elif step.scenario == "truth":
+                assert step.mix is not None  # noqa: S101 - plan() sets it
+                file_format, collisions, tolerance = step.mix
+                result = phases(
+                    "measure_truth",
+                    rows=step.rows,
+                    seed=seed,
+                    file_format=file_format,
+                    collisions=collisions,
+                    tolerance=tolerance,
+                )
             elif step.scenario == "list":
                 if handover is not None:
                     state = scenarios.prepare_list(rows=step.rows, seed=seed, state=handover)

@@ -35,7 +35,16 @@ from benchmarks.measure import Meter, Progress, heartbeat, peak_rss_mb
 Result = dict[str, Any]
 State = dict[str, Any]
 
-SCENARIOS = ("import-csv", "import-camt", "match", "match-skew", "list")
+SCENARIOS = ("import-csv", "import-camt", "match", "match-skew", "list", "truth")
+# The truth month's mixes (`--scenario truth`, not part of `all`: it measures matching
+# quality, not speed): both formats, 0/30/100 % of cases on common amounts and days, a
+# new ledger (no tolerance) and one with an amount tolerance of 5.00.
+TRUTH_MIXES = tuple(
+    (file_format, collisions, tolerance)
+    for collisions in (0.0, 0.3, 1.0)
+    for tolerance in (False, True)
+    for file_format in ("camt.053", "csv")
+)
 DEEP_PAGE = 10_000  # "the 10,000th page" at the default page size
 PAGE_SIZE = 50
 LIST_REPEATS = 5
@@ -477,6 +486,84 @@ def _cursor_at(context: dict[str, Any], name: str, keyset: tuple[str, str], posi
 
 
 # --- shared --------------------------------------------------------------------------------
+
+
+# --- matching quality ---------------------------------------------------------------------
+
+
+def truth_scenario(file_format: str, collisions: float, tolerance: bool) -> str:
+    """The mix's name, also its ledger's (`benchmark <name>`), so cleanup finds it."""
+    return f"truth-{file_format}-{round(collisions * 100)}-{'tolerance' if tolerance else 'new'}"
+
+
+def measure_truth(
+    *, rows: int, seed: int, file_format: str, collisions: float, tolerance: bool
+) -> Result:
+    """One mix of the truth month (benchmarks.truth_month) through upload, auto-match and
+    discrepancies, scored against its truth (benchmarks.truth.TruthFigures)."""
+    from benchmarks.truth import truth_run
+    from benchmarks.truth_month import generate_month
+    from ledgers.services import user_setup
+
+    name = truth_scenario(file_format, collisions, tolerance)
+    data.ledger_cleanup(scenario=name)
+    user, organization, _ = user_setup(
+        username=data.BENCH_USER,
+        organization_name=data.BENCH_ORGANIZATION,
+        role="admin",
+        password=None,
+        staff=False,
+    )
+    month = generate_month(rows, collisions=collisions, seed=seed, tolerance=tolerance)
+    meter = Meter()
+    try:
+        with heartbeat(f"{name}: {rows:,} cases through upload and auto-match"), meter:
+            figures = truth_run(
+                month=month,
+                file_format=file_format,
+                organization=organization,
+                actor=user,
+                ledger_name=data.ledger_name(name),
+            )
+    finally:
+        cleanup(scenario=name, state=None)
+    found = figures.as_dict()
+    return meter.result(
+        "truth",
+        rows=rows,
+        mix={"format": file_format, "collisions": collisions, "tolerance": tolerance},
+        bank_entries=len(month.bank),
+        gl_entries=len(month.gl),
+        **{key: found[key] for key in _TRUTH_FIGURES},
+    )
+
+
+_TRUTH_FIGURES = (
+    "units",
+    "proposals",
+    "correct",
+    "precision",
+    "recall",
+    "f1",
+    "link_precision",
+    "link_recall",
+    "link_f1",
+    "auto_accepted",
+    "auto_correct",
+    "auto_accept_precision",
+    "ambiguous_auto_accepted",
+    "automation",
+    "fee_cases",
+    "fee_suggested_right",
+    "false_missing_in_ledger",
+    "false_missing_in_statement",
+    "expected_missing_in_statement",
+    "found_missing_in_statement",
+    "missing_outside_period",
+    "balance_findings",
+    "missed",
+    "wrong",
+)
 
 
 def cleanup(*, scenario: str, state: State | None) -> None:

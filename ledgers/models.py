@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -88,10 +89,18 @@ class Ledger(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="ledgers")
     name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3)
-    # Matching settings (DESIGN.md §2); a run may override them.
+    # Matching settings (DESIGN.md §2; reconciliation.matching.types.MatchSettings says
+    # what each means); a run may override them. Windows count business days.
     date_window_days = models.PositiveSmallIntegerField(default=3)
     amount_tolerance_abs = amount_field(default=0)
     amount_tolerance_pct = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+    # The fee a shared reference lets through: at most this percentage and this amount.
+    reference_tolerance_pct = models.DecimalField(
+        max_digits=7, decimal_places=4, default=Decimal("2")
+    )
+    reference_tolerance_abs = amount_field(default=Decimal("25"))
+    # How far a split's instalment that quotes its invoice may lie from it.
+    reference_window_days = models.PositiveSmallIntegerField(default=10)
     auto_accept_threshold = models.PositiveSmallIntegerField(default=90)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -105,6 +114,14 @@ class Ledger(models.Model):
             models.CheckConstraint(
                 condition=Q(amount_tolerance_abs__gte=0, amount_tolerance_pct__gte=0),
                 name="ledger_tolerance_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    reference_tolerance_abs__gte=0,
+                    reference_tolerance_pct__gte=0,
+                    reference_tolerance_pct__lte=100,
+                ),
+                name="ledger_reference_tolerance_range",
             ),
         ]
         ordering = ["name"]

@@ -138,3 +138,30 @@ def user_id_for(*, username: str) -> Any:
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
+
+
+def ledger_entry_facts(ids: set[str]) -> dict[str, tuple[str, Any, str]]:
+    """{id: (external_id, amount, currency)} for the GL entries among `ids` (strings that
+    are not UUIDs are skipped): what the admin's history names an entry by."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = LedgerEntry.objects.filter(pk__in=valid).values_list(
+        "pk", "external_id", "amount", "currency"
+    )
+    return {str(pk): (external_id, amount, currency) for pk, external_id, amount, currency in rows}
+
+
+def ledger_currencies(ledger_ids: set[Any]) -> dict[Any, str]:
+    return dict(Ledger.objects.filter(pk__in=ledger_ids).values_list("pk", "currency"))
+
+
+def ledger_entry_visible(*, user: UserLike, entry_id: Any) -> LedgerEntry | None:
+    """A GL entry of the user's organizations (any for a superuser), or None."""
+    entries = LedgerEntry.objects.all()
+    if not getattr(user, "is_superuser", False):
+        entries = entries.filter(ledger_entries_visible_q(user))
+    return entries.filter(pk=entry_id).first()

@@ -475,6 +475,9 @@ LEDGER_EDITABLE = (
     "date_window_days",
     "amount_tolerance_abs",
     "amount_tolerance_pct",
+    "reference_tolerance_abs",
+    "reference_tolerance_pct",
+    "reference_window_days",
     "auto_accept_threshold",
 )
 

@@ -196,6 +196,11 @@ class Statement(models.Model):
     index = models.PositiveIntegerField()
     statement_id = models.CharField(max_length=128, blank=True, default="")
     account_key = models.CharField(max_length=64, blank=True, default="")  # IBAN or other id
+    # The ledger's account the statement was imported into (runs bound to an account:
+    # the run's, or another account of the ledger whose IBAN the statement names).
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="statements"
+    )
     currency = models.CharField(max_length=3, blank=True, default="")
     electronic_sequence = models.BigIntegerField(null=True, blank=True)
     legal_sequence = models.BigIntegerField(null=True, blank=True)

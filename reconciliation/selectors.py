@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from ledgers.exceptions import NotFound
 from ledgers.selectors import UserLike, organization_ids
 from reconciliation.choices import DiscrepancyStatus, MatchStatus, SourceEntryMatchStatus
-from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile
+from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile, Statement
 
 
 def _count(model: Any, **filters: Any) -> Coalesce:
@@ -276,7 +277,7 @@ def discrepancy_get(*, user: UserLike, discrepancy_id: Any) -> Discrepancy:
 
 
 def run_gl_entries(*, run: Run, only_unlinked: bool) -> QuerySet[Any]:
-    """GL entries of the run's ledger (and account), with their live link, if any.
+    """GL entries of the run's ledger (and accounts), with their live link, if any.
 
     gl-only: not linked by a non-rejected match in this or any other run.
     """
@@ -287,7 +288,7 @@ def run_gl_entries(*, run: Run, only_unlinked: bool) -> QuerySet[Any]:
 
     qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
     if run.account_id:
-        qs = qs.filter(account_id=run.account_id)
+        qs = qs.filter(run_accounts_q(run))
     live = MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True)
     if only_unlinked:
         return qs.exclude(Exists(live))
@@ -296,6 +297,28 @@ def run_gl_entries(*, run: Run, only_unlinked: bool) -> QuerySet[Any]:
         link_match_status=Subquery(live.values("match__status")[:1], output_field=CharField()),
         link_run_id=Subquery(live.values("match__run_id")[:1], output_field=UUIDField()),
     )
+
+
+def run_accounts_q(run: Run, field: str = "account_id") -> Q:
+    """A filter on `field` for the accounts a run bound to an account covers: its own and
+    those its statements were imported into (services/imports.py, "Accounts"). A subquery,
+    so a list costs no extra round trip. Only for runs with an account."""
+    others = Statement.objects.filter(source_file__run_id=run.pk, account__isnull=False)
+    return Q(**{field: run.account_id}) | Q(**{f"{field}__in": others.values("account_id")})
+
+
+def run_account_ids(*, run: Run) -> list[uuid.UUID]:
+    """The accounts a run covers (`run_accounts_q`), sorted; empty for a run without an
+    account, which covers its whole ledger."""
+    if not run.account_id:
+        return []
+    ids = set(
+        Statement.objects.filter(source_file__run_id=run.pk, account__isnull=False).values_list(
+            "account_id", flat=True
+        )
+    )
+    ids.add(run.account_id)
+    return sorted(ids)
 
 
 # --- the admin's screens ----------------------------------------------------------------------
@@ -405,7 +428,7 @@ def ledger_entry_candidates(
     if exclude_match is not None:
         qs = qs.exclude(match_links__match=exclude_match)
     if run.account_id:
-        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+        qs = qs.filter(run_accounts_q(run) | Q(account_id__isnull=True))
     return (
         qs.annotate(
             live_match_id=Subquery(live.values("match_id")[:1], output_field=UUIDField()),
@@ -527,7 +550,7 @@ def manual_match_gl_candidates(
         wanted &= ~Exists(suggested)
     qs = LedgerEntry.objects.filter(ledger_id=run.ledger_id)
     if run.account_id:
-        qs = qs.filter(Q(account_id=run.account_id) | Q(account_id__isnull=True))
+        qs = qs.filter(run_accounts_q(run) | Q(account_id__isnull=True))
     qs = (
         qs.exclude(Exists(accepted))
         .filter(_or_selected(wanted, selected))
@@ -537,6 +560,17 @@ def manual_match_gl_candidates(
         )
     )
     return qs.order_by("is_selected", "in_suggestion", "booking_date", "external_id", "pk")
+
+
+def manual_match_selection(
+    *, run: Run, bank_ids: Sequence[Any], gl_ids: Sequence[Any]
+) -> tuple[list[SourceEntry], list[Any]]:
+    """The ticked items (of this run) and GL entries (of its ledger); others are ignored."""
+    from ledgers.models import LedgerEntry
+
+    bank = list(SourceEntry.objects.filter(run=run, pk__in=list(bank_ids)))
+    gl = list(LedgerEntry.objects.filter(ledger_id=run.ledger_id, pk__in=list(gl_ids)))
+    return bank, gl
 
 
 def _or_selected(wanted: Any, selected: Sequence[Any]) -> Any:
@@ -560,14 +594,20 @@ def _range(name: str, low: Any, high: Any) -> dict[str, Any]:
 
 def open_runs_for_ledger_entry(*, entry: Any, runs: QuerySet[Run]) -> QuerySet[Run]:
     """Runs (of those given, i.e. the user's) where a GL entry can be matched: same ledger,
-    the entry's account or no account, not closed; newest first."""
+    covering the entry's account (their own, one their statements went into, or none), not
+    closed; newest first."""
     from django.db.models import Q
 
     from reconciliation.choices import RunStatus
 
     qs = runs.filter(ledger_id=entry.ledger_id).exclude(status=RunStatus.CLOSED)
     if entry.account_id:
-        qs = qs.filter(Q(account_id=entry.account_id) | Q(account_id__isnull=True))
+        statements = Statement.objects.filter(account_id=entry.account_id)
+        qs = qs.filter(
+            Q(account_id=entry.account_id)
+            | Q(account_id__isnull=True)
+            | Q(pk__in=statements.values("source_file__run_id"))
+        )
     return qs.order_by("-created_at", "pk")
 
 

@@ -34,6 +34,7 @@ ROUTES = [
     Route("get", "/v1/ledgers", "viewer"),
     Route("post", "/v1/ledgers", "admin", lambda o: {"name": "New", "currency": "EUR"}, 201),
     Route("get", "/v1/ledgers/{ledger}", "viewer"),
+    Route("patch", "/v1/ledgers/{ledger}", "admin", lambda o: {"date_window_days": 4}),
     Route("get", "/v1/ledgers/accounts", "viewer"),
     Route(
         "post",

@@ -7,7 +7,6 @@ thousands grouped: never the database's `1176.680000`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,8 +14,9 @@ from typing import Any
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ledgers.models import AuditEvent, Ledger, LedgerEntry
+from ledgers.models import AuditEvent
 from ledgers.money import format_amount
+from ledgers.selectors import ledger_currencies, ledger_entry_facts
 
 
 def money(value: Decimal | None, currency: str) -> str:
@@ -74,27 +74,6 @@ MONEY_KEYS = frozenset(
 Labeller = Callable[[set[str]], dict[str, str]]
 
 
-def gl_entry_labels(ids: set[str]) -> dict[str, str]:
-    """'GL INV-4711 (-1,200.00 EUR)' for each GL entry id among `ids` (one query)."""
-    rows = LedgerEntry.objects.filter(pk__in=_uuids(ids)).values_list(
-        "pk", "external_id", "amount", "currency"
-    )
-    return {
-        str(pk): f"GL {external_id} ({money(amount, currency)} {currency})"
-        for pk, external_id, amount, currency in rows
-    }
-
-
-def _uuids(values: set[str]) -> list[uuid.UUID]:
-    out = []
-    for value in values:
-        try:
-            out.append(uuid.UUID(str(value)))
-        except ValueError:
-            continue
-    return out
-
-
 def _ids_in(value: Any, key: str, out: set[str]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
@@ -142,11 +121,14 @@ def event_rows(
     for event in events:
         _ids_in(event.before, "", ids)
         _ids_in(event.after, "", ids)
-    names = gl_entry_labels(ids) if ids else {}
+    names = {
+        pk: f"GL {external_id} ({money(amount, currency)} {currency})"
+        for pk, (external_id, amount, currency) in ledger_entry_facts(ids).items()
+    }
     if labels is not None and ids:
         names |= labels(ids - set(names))
     ledger_ids = {event.ledger_id for event in events if event.ledger_id}
-    currencies = dict(Ledger.objects.filter(pk__in=ledger_ids).values_list("pk", "currency"))
+    currencies = ledger_currencies(ledger_ids)
     return [
         {
             "when": event.created_at,

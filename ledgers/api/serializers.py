@@ -28,6 +28,7 @@ class CurrencyField(serializers.ChoiceField):
 class LedgerSerializer(serializers.ModelSerializer[Ledger]):
     organization_id = serializers.UUIDField(read_only=True)
     amount_tolerance_abs = AmountField(read_only=True)
+    reference_tolerance_abs = AmountField(read_only=True)
 
     class Meta:
         model = Ledger
@@ -39,20 +40,63 @@ class LedgerSerializer(serializers.ModelSerializer[Ledger]):
             "date_window_days",
             "amount_tolerance_abs",
             "amount_tolerance_pct",
+            "reference_tolerance_abs",
+            "reference_tolerance_pct",
+            "reference_window_days",
             "auto_accept_threshold",
             "created_at",
         ]
         read_only_fields = fields
 
 
-class LedgerCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+class LedgerSettingsInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """The matching settings of a ledger (all optional; windows count business days)."""
+
+    date_window_days = serializers.IntegerField(
+        min_value=0,
+        max_value=60,
+        required=False,
+        help_text="Business days (Mon-Fri) a bank and a GL date may lie apart.",
+    )
+    amount_tolerance_abs = NonNegativeAmountField(
+        required=False,
+        help_text="Any difference up to this is a candidate when the pair shares a "
+        "reference, IBAN or name (0 on a new ledger). Never auto-accepted.",
+    )
+    amount_tolerance_pct = PercentField(
+        required=False, help_text="The same as a percentage of the bank amount."
+    )
+    reference_tolerance_abs = NonNegativeAmountField(
+        required=False,
+        help_text="A pair sharing a reference (end-to-end id, creditor reference, invoice "
+        "number) may differ by at most this (a bank fee; 25.00 by default) and at most "
+        "reference_tolerance_pct. Suggested only. 0 switches it off.",
+    )
+    reference_tolerance_pct = PercentField(
+        required=False,
+        help_text="At most this percentage of the bank amount (2 by default); see "
+        "reference_tolerance_abs.",
+    )
+    reference_window_days = serializers.IntegerField(
+        min_value=0,
+        max_value=60,
+        required=False,
+        help_text="Business days a split's instalment quoting the invoice may lie from it "
+        "(10 by default).",
+    )
+    auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+
+
+class LedgerCreateInputSerializer(LedgerSettingsInputSerializer):
     name = serializers.CharField(max_length=200)
     currency = CurrencyField()
     organization_id = serializers.UUIDField(required=False)
-    date_window_days = serializers.IntegerField(min_value=0, max_value=60, required=False)
-    amount_tolerance_abs = NonNegativeAmountField(required=False)
-    amount_tolerance_pct = PercentField(required=False)
-    auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+
+
+class LedgerUpdateInputSerializer(LedgerSettingsInputSerializer):
+    """PATCH: the name and the matching settings; the currency never changes."""
+
+    name = serializers.CharField(max_length=200, required=False)
 
 
 class AccountSerializer(serializers.ModelSerializer[Account]):

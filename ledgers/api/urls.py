@@ -17,7 +17,11 @@ urlpatterns = [
         AccountViewSet.as_view({"get": "list", "post": "create"}),
         name="account-list",
     ),
-    path("ledgers/<uuid:pk>", LedgerViewSet.as_view({"get": "retrieve"}), name="ledger-detail"),
+    path(
+        "ledgers/<uuid:pk>",
+        LedgerViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="ledger-detail",
+    ),
     path(
         "ledgers/<uuid:ledger_pk>/entries",
         LedgerEntryViewSet.as_view({"get": "list", "post": "create"}),

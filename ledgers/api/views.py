@@ -28,6 +28,7 @@ from ledgers.api.serializers import (
     LedgerEntryInputSerializer,
     LedgerEntrySerializer,
     LedgerSerializer,
+    LedgerUpdateInputSerializer,
 )
 from ledgers.choices import MembershipRole
 from ledgers.exceptions import Invalid
@@ -50,6 +51,7 @@ from ledgers.services import (
     account_create,
     ledger_create,
     ledger_entries_create,
+    ledger_update,
 )
 from ledgers.tokens import api_token_issue, api_token_revoke
 
@@ -145,7 +147,7 @@ def _pick_organization(user: Any, organization_id: uuid.UUID | None) -> uuid.UUI
 
 class LedgerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     serializer_class = LedgerSerializer
-    action_roles = {"create": MembershipRole.ADMIN}
+    action_roles = {"create": MembershipRole.ADMIN, "partial_update": MembershipRole.ADMIN}
     ordering_fields = ["name", "created_at"]
     ordering = ["name"]
 
@@ -166,6 +168,22 @@ class LedgerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
             organization=Organization(pk=organization_id), actor=request.user, **values
         )
         return Response(LedgerSerializer(ledger).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=LedgerUpdateInputSerializer,
+        responses={200: LedgerSerializer},
+        description="Admin: rename the ledger or change its matching settings (only the "
+        "fields sent change; an empty object changes nothing). Audited as `ledger.updated` "
+        "with each changed field before and after. The settings apply to the next "
+        "auto-match; matches made already stay. Unknown fields or bad values are 400, a "
+        "name another ledger of the organization has is 409 `duplicate`.",
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        ledger = self.get_object()
+        data = LedgerUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ledger = ledger_update(ledger=ledger, actor=request.user, **data.validated_data)
+        return Response(LedgerSerializer(ledger).data)
 
 
 class AccountViewSet(mixins.ListModelMixin, TenantViewSet):

@@ -36,6 +36,23 @@ class ReconciliationAdmin(TenantAdmin):
             kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 80})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
+    def change_page_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        """What a model's change page shows beyond the form (its summary, its actions)."""
+        return {}
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            extra |= self.change_page_context(request, obj)
+        return super().change_view(request, object_id, form_url, extra)
+
     def get_scoped(self, request: HttpRequest, object_id: str) -> Any:
         """The object if this user may see it; 404 otherwise (never a hint it exists)."""
         obj = self.get_object(request, object_id)

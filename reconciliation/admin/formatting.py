@@ -12,6 +12,12 @@ from ledgers.admin.formatting import money
 from reconciliation.models import Match, Run, SourceEntry, Statement
 
 
+def calendar_span(business_days: int) -> int:
+    """Calendar days that hold `business_days` on either side of a day, weekends included:
+    the engine's windows count Monday to Friday, a database date range counts every day."""
+    return business_days + 2 * (business_days // 5 + 1)
+
+
 def run_title(run: Run, *, with_status: bool = True) -> str:
     """'Operating EUR · Mar 2024 · automatic · completed': the run by account and period
     (`reconciliation.labels`, as the API's `label`), then how it stands."""

@@ -342,40 +342,30 @@ class SourceEntryAdmin(ReconciliationAdmin):
             return "—"
         return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> · {} · {}', rows)
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        entry = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if entry is not None:
-            allowed = self.allows(request, "close", entry)
-            extra["can_close_item"] = (
-                allowed
-                and entry.match_status == SourceEntryMatchStatus.UNMATCHED
-                and not source_entry_in_live_match(entry=entry)
+    def change_page_context(self, request: HttpRequest, entry: Any) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        allowed = self.allows(request, "close", entry)
+        extra["can_close_item"] = (
+            allowed
+            and entry.match_status == SourceEntryMatchStatus.UNMATCHED
+            and not source_entry_in_live_match(entry=entry)
+        )
+        extra["can_reopen_item"] = allowed and entry.match_status == SourceEntryMatchStatus.CLOSED
+        if extra["can_close_item"] and self.role_allows(request, "match", entry):
+            extra["manual_match_url"] = manual_match_url(
+                entry.run, items=[entry.pk], next_url=admin_url(entry)
             )
-            extra["can_reopen_item"] = (
-                allowed and entry.match_status == SourceEntryMatchStatus.CLOSED
+        extra["subtitle"] = " · ".join(
+            part
+            for part in (
+                f"{entry.booking_date:%Y-%m-%d}",
+                f"{money(entry.amount, entry.currency)} {entry.currency}",
+                entry.counterparty_name,
+                entry.get_match_status_display(),
             )
-            if extra["can_close_item"] and self.role_allows(request, "match", entry):
-                extra["manual_match_url"] = manual_match_url(
-                    entry.run, items=[entry.pk], next_url=admin_url(entry)
-                )
-            extra["subtitle"] = " · ".join(
-                part
-                for part in (
-                    f"{entry.booking_date:%Y-%m-%d}",
-                    f"{money(entry.amount, entry.currency)} {entry.currency}",
-                    entry.counterparty_name,
-                    entry.get_match_status_display(),
-                )
-                if part
-            )
-        return super().change_view(request, object_id, form_url, extra)
+            if part
+        )
+        return extra
 
     def get_urls(self) -> list[URLPattern]:
         return [

@@ -30,15 +30,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from ledgers.admin.base import report
 from ledgers.admin.formatting import admin_url, money, signed_money
 from ledgers.exceptions import DomainError
-from ledgers.models import LedgerEntry
 from ledgers.money import minor_units
-from reconciliation.admin.formatting import run_title
+from reconciliation.admin.formatting import calendar_span, run_title
 from reconciliation.matching import scoring
 from reconciliation.models import Run
 from reconciliation.selectors import (
     CandidateSearch,
     manual_match_bank_candidates,
     manual_match_gl_candidates,
+    manual_match_selection,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def _defaults(run: Run, bank: list[Any], gl: list[Any]) -> dict[str, Any]:
     from reconciliation.services.auto_match import run_match_settings
 
     settings = run_match_settings(run)
-    window = dt.timedelta(days=settings.date_window_days)
+    window = dt.timedelta(days=calendar_span(settings.date_window_days))
     chosen = bank or gl
     if not chosen or (bank and gl):
         return {"include_suggested": True}
@@ -171,8 +171,7 @@ def manual_match_view(model_admin: RunAdmin, request: HttpRequest, object_id: st
     near = data.get("action") == "near"
     searching = not near and (request.method == "POST" or "q" in data or "amount_min" in data)
     selected = set(bank_ids) | set(gl_ids)
-    bank_chosen = list(run.source_entries.filter(pk__in=bank_ids))
-    gl_chosen = list(LedgerEntry.objects.filter(ledger_id=run.ledger_id, pk__in=gl_ids))
+    bank_chosen, gl_chosen = manual_match_selection(run=run, bank_ids=bank_ids, gl_ids=gl_ids)
     form = SearchForm(data if searching else None, initial=_defaults(run, bank_chosen, gl_chosen))
     if searching and form.is_valid():
         values = form.cleaned_data
@@ -245,13 +244,10 @@ def match_from_gl_view(
 ) -> HttpResponse:
     """From a GL entry: the open run of its ledger (and account) to search bank items in;
     the run whose statement period covers the entry's date, else a choice."""
-    from ledgers.selectors import ledger_entries_visible_q
+    from ledgers.selectors import ledger_entry_visible
     from reconciliation.selectors import open_runs_for_ledger_entry
 
-    visible = LedgerEntry.objects.all()
-    if not request.user.is_superuser:
-        visible = visible.filter(ledger_entries_visible_q(request.user))
-    entry = visible.filter(pk=gl_id).first()
+    entry = ledger_entry_visible(user=request.user, entry_id=gl_id)
     if entry is None:
         raise Http404("GL entry not found.")
     back = admin_url(entry)

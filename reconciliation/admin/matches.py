@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -369,23 +369,15 @@ class MatchAdmin(ReconciliationAdmin):
             ),
         )
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        match = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if match is not None:
-            extra["review_url"] = review.review_url(match, str(match.run_id))
-            extra["subtitle"] = (
+    def change_page_context(self, request: HttpRequest, match: Any) -> dict[str, Any]:
+        return {
+            "review_url": review.review_url(match, str(match.run_id)),
+            "subtitle": (
                 f"{match.get_status_display()} match · {match.get_shape_display()} · "
                 f"{money(match.source_total, match.currency)} {match.currency} · "
                 + ("manual" if match.kind == MatchKind.MANUAL else f"score {match.score}")
-            )
-        return super().change_view(request, object_id, form_url, extra)
+            ),
+        }
 
     def get_urls(self) -> list[URLPattern]:
         return [

@@ -31,9 +31,11 @@ from ledgers.exceptions import DomainError
 from ledgers.models import LedgerEntry
 from reconciliation.admin.formatting import (
     bank_references,
+    calendar_span,
     detail_line,
     difference_hint,
     explanation_rows,
+    plain_detail,
     run_title,
     why_sentence,
 )
@@ -292,19 +294,32 @@ def engine_sides(bank: Sequence[SourceEntry], ledger: Sequence[LedgerEntry]) -> 
 
 
 def judge_amount(match: Match, settings: MatchSettings) -> Verdict:
+    """The engine's own words for the amount: the stored criterion says on what basis an
+    inexact amount was accepted (tolerance, a shared reference's fee allowance, the bank's
+    charges, the instructed amount), which only the engine knew when it matched. A
+    difference stays ≠ even when explained: it is what the reviewer must look at."""
+    state = "ok" if match.difference == 0 else "diff"
+    stored = next(
+        (
+            c
+            for c in match.explanation or []
+            if isinstance(c, dict) and c.get("criterion") == "amount"
+        ),
+        None,
+    )
+    if stored is not None:
+        return Verdict(state, plain_detail(str(stored.get("detail", ""))))
     if match.difference == 0:
-        return Verdict("ok", "amount equal")
-    tolerance = scoring.tolerance_micro(match.source_total, match.currency, settings)
-    gap = scoring.to_micro(match.difference)
-    if abs(gap) <= tolerance:
-        # Still ≠: a difference is what the reviewer must look at, even within tolerance.
-        points = scoring.amount_points(gap, tolerance)
-        detail = scoring.amount_criterion(points, match.difference, tolerance, match.currency)
-        return Verdict("diff", detail.detail)
+        return Verdict("ok", "exact")
+    allowed = max(
+        scoring.tolerance_micro(match.source_total, match.currency, settings),
+        scoring.reference_tolerance_micro(match.source_total, match.currency, settings),
+    )
+    within = abs(scoring.to_micro(match.difference)) <= allowed
     return Verdict(
         "diff",
-        f"amount differs by {signed_money(match.difference, match.currency)} "
-        f"{match.currency}, beyond the tolerance",
+        f"difference {signed_money(match.difference, match.currency)} {match.currency}"
+        + (" within the tolerance" if within else ", beyond the tolerance"),
     )
 
 
@@ -466,7 +481,7 @@ def other_candidates(
         return []
     amount = sum((b.amount for b in bank), Decimal("0"))
     tolerance = Decimal(scoring.tolerance_micro(amount, match.currency, settings)).scaleb(-6)
-    window = dt.timedelta(days=settings.date_window_days)
+    window = dt.timedelta(days=calendar_span(settings.date_window_days))
     candidates = ledger_entry_candidates(
         run=match.run,
         currency=match.currency,

@@ -309,19 +309,9 @@ class RunAdmin(ReconciliationAdmin):
             "history_url": reverse("admin:reconciliation_run_history", args=[run.pk]),
         }
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        run = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if run is not None:
-            extra |= self.summary(request, run)
-            extra["title"], extra["subtitle"] = extra["run_title"], None
-        return super().change_view(request, object_id, form_url, extra)
+    def change_page_context(self, request: HttpRequest, run: Any) -> dict[str, Any]:
+        summary = self.summary(request, run)
+        return {**summary, "title": summary["run_title"], "subtitle": None}
 
     def get_urls(self) -> list[URLPattern]:
         return [

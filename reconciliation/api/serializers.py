@@ -8,10 +8,9 @@ from rest_framework import serializers
 from ledgers.api.fields import (
     AmountField,
     JSONTextField,
-    NonNegativeAmountField,
-    PercentField,
     StrictFieldsMixin,
 )
+from ledgers.api.serializers import LedgerSettingsInputSerializer
 from reconciliation.choices import (
     CloseReason,
     DiscrepancyStatus,
@@ -24,11 +23,8 @@ from reconciliation.choices import (
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile
 
 
-class RunMatchSettingsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
-    date_window_days = serializers.IntegerField(min_value=0, max_value=60, required=False)
-    amount_tolerance_abs = NonNegativeAmountField(required=False)
-    amount_tolerance_pct = PercentField(required=False)
-    auto_accept_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+class RunMatchSettingsSerializer(LedgerSettingsInputSerializer):
+    """A run's overrides of its ledger's matching settings (same fields and meaning)."""
 
 
 class RunCreateInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
@@ -170,6 +166,11 @@ class StatementSerializer(serializers.Serializer[Any]):
     index = serializers.IntegerField()
     statement_id = serializers.CharField()
     account = serializers.CharField(source="account_key")
+    account_id = serializers.UUIDField(
+        allow_null=True,
+        help_text="The ledger's account the statement was imported into (runs bound to "
+        "an account); null for a run without one.",
+    )
     currency = serializers.CharField()
     electronic_sequence = serializers.IntegerField(allow_null=True)
     legal_sequence = serializers.IntegerField(allow_null=True)
@@ -242,9 +243,23 @@ class SourceUploadInputSerializer(StrictFieldsMixin, serializers.Serializer[Any]
     allow_duplicate = serializers.BooleanField(required=False, default=False)
 
 
+class StatementImportSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField()
+    statement_id = serializers.CharField()
+    account_iban = serializers.CharField(allow_null=True)
+    account_id = serializers.UUIDField(allow_null=True)
+    imported = serializers.IntegerField()
+
+
 class SourceUploadResultSerializer(serializers.Serializer[Any]):
     source_file = serializers.DictField(child=serializers.CharField())
     imported = serializers.IntegerField()
+    statements = StatementImportSerializer(
+        many=True,
+        help_text="Per statement of the file: the account it went into and its entries. "
+        "In a run bound to an account, a statement of another account of the same ledger "
+        "goes into that account.",
+    )
     skipped_duplicates = serializers.IntegerField()
     skipped = serializers.IntegerField()
     format = serializers.ChoiceField(choices=SourceFileFormat.choices)

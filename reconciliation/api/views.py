@@ -250,7 +250,10 @@ class RunSourceFileViewSet(mixins.ListModelMixin, RunChildViewSet):
         description="Upload one statement (camt.053 or CSV, detected from the content). "
         "413 over the size limit, 415 for anything that is not a statement, 409 "
         "`duplicate_file` for a file already imported into this ledger, 422 for a statement "
-        "that cannot be parsed (the failed file's id is in `source_file`).",
+        "that cannot be parsed (the failed file's id is in `source_file`). In a run bound to "
+        "an account, each statement of another account of the same ledger is imported into "
+        "that account (see `statements`); a statement of an IBAN the ledger has no account "
+        "for is 422 `account_mismatch` naming the IBANs.",
     )
     def upload(self, request: Request, run_pk: str) -> Response:
         run = self.run()
@@ -284,6 +287,16 @@ class RunSourceFileViewSet(mixins.ListModelMixin, RunChildViewSet):
             body = {
                 "source_file": {"id": str(result.source_file.pk), "run_id": str(run.pk)},
                 "imported": result.imported,
+                "statements": [
+                    {
+                        "index": st.index,
+                        "statement_id": st.statement_id,
+                        "account_iban": st.account_iban,
+                        "account_id": str(st.account_id) if st.account_id else None,
+                        "imported": st.imported,
+                    }
+                    for st in result.statements
+                ],
                 "skipped_duplicates": result.skipped_duplicates,
                 "skipped": result.skipped,
                 "format": result.source_file.format,

@@ -1,5 +1,14 @@
 """Global 1:1 assignment: maximum total score, per connected component (DESIGN.md §2.3).
 
+What is maximised is each pair's score above :data:`BASELINE` (50, the weakest score a
+candidate has with the default `min_score`), never less than 1: the sum of the *extra*
+points. A plain sum would rank two coincidences (an equal amount on the same day, 60
+points each: 120) above one payment its reference proves (95) wherever they compete, and
+each extra match on a coincidence would always look like a gain. Above the baseline one
+proven payment (45) outweighs two coincidences (10 + 10), while pairs that do not compete
+are all taken, as before. `weights()` is the transformation; the brute-force check in the
+property tests uses it too.
+
 The candidate graph (sources and ledger rows as nodes, scored candidate pairs as edges) is
 split into connected components; entries of different components never compete, so the
 optimum of the whole is the union of the components' optima.
@@ -54,6 +63,12 @@ DENSE_CELLS: Final = 4096
 SPARSE_NODES: Final = 60_000
 CHUNK_NODES: Final = 20_000
 _COST_BASE: Final = 101.0  # > any score, so every cost of the doubled graph is positive
+BASELINE: Final = 50
+
+
+def weights(score: np.ndarray) -> np.ndarray:
+    """The assignment weight of each pair: its score above BASELINE, at least 1."""
+    return np.maximum(score - BASELINE, 1)
 
 
 @dataclass(slots=True)

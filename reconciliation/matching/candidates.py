@@ -3,7 +3,8 @@
 Two indexes, both sorted int64 keys searched with ``numpy.searchsorted`` (vectorised over
 all sources at once, so a million lookups are one C call instead of a million dict probes):
 
-1. Exact amounts, keyed ``(currency, day, amount rank)`` where the rank is the position
+1. Exact amounts, keyed ``(currency, day, amount rank)`` (days are business-day numbers,
+   `scoring.business_day`, so the window skips weekends) where the rank is the position
    among the distinct ledger amounts. Every row is one or two *points* (booking date, and
    value date when it differs); a source point asks, for each day offset -window..+window,
    for the key range of its own amount: exactly what a ``(currency, amount)`` dict bucket
@@ -11,11 +12,14 @@ all sources at once, so a million lookups are one C call instead of a million di
 2. Shared evidence within tolerance, keyed ``(evidence key, currency, amount rank)``, where
    the evidence keys of a row are its reference keys, its IBAN and its normalised name
    (the row-level rule is `scoring.shares_evidence`). A source asks for the amount range
-   ``[a - tol, a + tol]`` under each of its keys; the date window is then checked on the
-   (few) hits. A pair whose amounts differ is a candidate *only* with shared evidence (a
-   fee explains a difference only once the pair is known to be the same payment; a bare
-   amount within tolerance is a coincidence, and on small amounts a 5.00 tolerance would
-   otherwise make dozens of candidates per row). A key that brings more than
+   ``[a - tol, a + tol]`` under each of its keys, `tol` being the widest any rule could
+   accept for it (the ledger's tolerance, the fee tolerance of a shared reference, the
+   difference its charges or instructed amount explain); the date window is then checked
+   on the (few) hits, and the scoring decides which rule, if any, admits the pair. A pair
+   whose amounts differ is a candidate *only* with shared evidence (a fee explains a
+   difference only once the pair is known to be the same payment; a bare amount within
+   tolerance is a coincidence, and on small amounts a 5.00 tolerance would otherwise make
+   dozens of candidates per row). A key that brings more than
    :data:`EVIDENCE_KEY_LIMIT` rows into one source's range distinguishes nothing and is
    skipped (its pairs then get no reference points either).
 
@@ -54,6 +58,13 @@ from rapidfuzz.utils import default_process
 from reconciliation.matching.references import INVOICE_KIND, reference_keys
 from reconciliation.matching.scoring import (
     AMOUNT_EXACT,
+    AMOUNT_TOLERANCE_BEST,
+    BASIS_CHARGES,
+    BASIS_EXACT,
+    BASIS_INSTRUCTED,
+    BASIS_NONE,
+    BASIS_REFERENCE,
+    BASIS_TOLERANCE,
     COUNTERPARTY_IBAN,
     DESCRIPTION_MAX,
     EVIDENCE_MAX,
@@ -62,9 +73,13 @@ from reconciliation.matching.scoring import (
     REFERENCE_FULL,
     REFERENCE_INVOICE,
     Features,
-    amount_points,
+    amount_basis,
+    amount_evidence,
     amount_points_array,
+    basis_points,
+    business_days_array,
     date_points_array,
+    is_batch,
     normalise_iban,
     normalise_name,
     row_features,
@@ -133,13 +148,20 @@ class Side:
     ids: list[str]
     amount: np.ndarray  # int64 micro-units, or object (Python ints) for huge amounts
     currency: np.ndarray  # int32 code, shared between the two sides
-    booking: np.ndarray  # int32 ordinal
-    value: np.ndarray  # int32 ordinal; the booking date when there is no value date
+    # Business-day numbers (`scoring.business_day`): every distance here is in business days.
+    booking: np.ndarray  # int64
+    value: np.ndarray  # int64; the booking date's when there is no value date
     key_ptr: np.ndarray  # CSR: reference-key ids of row i are key_ids[key_ptr[i]:key_ptr[i+1]]
     key_ids: np.ndarray
     iban: np.ndarray  # int32 IBAN id, -1 when none
     name: np.ndarray  # int32 normalised-name id, -1 when none
     vocab: Vocabulary
+    # Bank side: charges and instructed amount (micro-units, 0 when not reported), which
+    # may explain a difference to the GL amount (scoring.amount_evidence).
+    charges: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    instructed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    batch: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # is_batch
+    has_invoice: np.ndarray | None = None  # computed on first use, once the vocabulary is sealed
     _features: dict[int, Features] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -165,9 +187,14 @@ class Side:
 
 
 def prepare_side(
-    rows: Sequence[EntryRow], currency_codes: dict[str, int], vocab: Vocabulary
+    rows: Sequence[EntryRow],
+    currency_codes: dict[str, int],
+    vocab: Vocabulary,
+    *,
+    bank: bool = True,
 ) -> Side:
-    """Column arrays and evidence ids of rows already sorted by id."""
+    """Column arrays and evidence ids of rows already sorted by id (`bank`: the source
+    side, whose batch flags and explained amounts the scoring uses)."""
     n = len(rows)
     try:
         amount = np.fromiter((to_micro(r.amount) for r in rows), np.int64, n)
@@ -177,9 +204,13 @@ def prepare_side(
     if huge:
         # Exact Python ints, just slower, when sums of micro-units could overflow int64.
         amount = np.array([to_micro(r.amount) for r in rows], dtype=object)
-    booking = np.fromiter((r.booking_date.toordinal() for r in rows), np.int32, n)
+    booking = business_days_array(
+        np.fromiter((r.booking_date.toordinal() for r in rows), np.int64, n)
+    )
     # A missing value date is the booking date.
-    value = np.fromiter(((r.value_date or r.booking_date).toordinal() for r in rows), np.int32, n)
+    value = business_days_array(
+        np.fromiter(((r.value_date or r.booking_date).toordinal() for r in rows), np.int64, n)
+    )
     currency = np.fromiter((currency_codes[r.currency] for r in rows), np.int32, n)
 
     key_id, name_id, iban_id = vocab._key_id, vocab._name_id, vocab._iban_id
@@ -192,7 +223,15 @@ def prepare_side(
     # Raw IBAN/name text -> id: counterparties repeat, so most rows cost one dict probe.
     raw_iban: dict[str, int] = {}
     raw_name: dict[str, int] = {}
-    for row in rows:
+    explained: list[tuple[int, int, int]] = []  # (row, charges, instructed)
+    batches: list[int] = []
+    for index, row in enumerate(rows):
+        if bank and is_batch(row):
+            batches.append(index)
+        if bank and (row.details or row.charges is not None or row.instructed_amount is not None):
+            charges, instructed = amount_evidence(row)
+            if charges or instructed:
+                explained.append((index, charges, instructed))
         if row.details:
             references, texts, _, name, iban = row_parts(row)
         else:
@@ -231,6 +270,11 @@ def prepare_side(
         else:
             people.append(-1)
     vocab.n_ibans = len(iban_id)
+    charges_of = np.zeros(n, dtype=np.int64)
+    instructed_of = np.zeros(n, dtype=np.int64)
+    for index, charges, instructed in explained:
+        if max(charges, instructed) < _INT64_MICRO_LIMIT:
+            charges_of[index], instructed_of[index] = charges, instructed
     return Side(
         rows=rows,
         ids=[r.id for r in rows],
@@ -243,6 +287,9 @@ def prepare_side(
         iban=np.frombuffer(ibans, dtype=np.int32).copy(),
         name=np.frombuffer(people, dtype=np.int32).copy(),
         vocab=vocab,
+        charges=charges_of,
+        instructed=instructed_of,
+        batch=np.isin(np.arange(n), np.array(batches, dtype=np.int64)),
     )
 
 
@@ -511,6 +558,8 @@ class ScoredEdges:
     via_value: np.ndarray  # bool: a value date gave the smallest distance
     reference_points: np.ndarray
     reference_key: np.ndarray  # vocabulary key id, -1 when none
+    amount_basis: np.ndarray  # scoring.BASIS_*: why the amounts are acceptable
+    amount_tolerance: np.ndarray  # the tolerance that admitted an inexact pair (micro-units)
     counterparty_raw: np.ndarray  # before the shared 35-point cap
     counterparty_kind: np.ndarray  # 0 no name on one side, 1 same IBAN, 2 names compared
     name_ratio: np.ndarray  # int 0..100 when kind == 2
@@ -536,6 +585,8 @@ _ARRAY_FIELDS: Final = (
     "via_value",
     "reference_points",
     "reference_key",
+    "amount_basis",
+    "amount_tolerance",
     "counterparty_raw",
     "counterparty_kind",
     "name_ratio",
@@ -556,25 +607,24 @@ def score(
     edges: CandidateEdges,
     tolerance: np.ndarray,
     window: int,
+    reference_tolerance: np.ndarray | None = None,
+    *,
+    batch_rule: bool = True,
 ) -> ScoredEdges:
     """Scores of all candidate pairs, vectorised (see the module docstring).
 
+    `batch_rule=False` lets a batch row pair on an equal amount alone (the engine's last
+    1:1 pass, for a batch booked as one GL entry; see engine.py).
+
     Gives exactly `scoring.score_rows` for every pair (the property tests check it), except
     that a reference key skipped by the evidence join's limit gives no points here.
+    `tolerance` and `reference_tolerance` are per source row (micro-units).
     """
     s, lg = edges.source, edges.ledger
     n = len(s)
+    if reference_tolerance is None:
+        reference_tolerance = np.zeros(len(src), dtype=tolerance.dtype)
     diff = src.amount[s] - led.amount[lg]
-    if diff.dtype == object:
-        a_pts = np.array(
-            [
-                amount_points(int(d), int(t))
-                for d, t in zip(diff.tolist(), tolerance[s].tolist(), strict=True)
-            ],
-            dtype=np.int64,
-        )
-    else:
-        a_pts = amount_points_array(diff, tolerance[s]).astype(np.int64)
     days, via_value = day_distance(src, s, led, lg)
     d_pts = date_points_array(days.astype(np.int64), window).astype(np.int64)
 
@@ -638,10 +688,24 @@ def score(
         ).astype(np.int64)
     desc_pts = np.where(desc_ratio < 0, 0, np.clip((desc_ratio - 50) // 10, 0, DESCRIPTION_MAX))
 
-    total = a_pts + d_pts + ref_pts + np.minimum(cp_raw, EVIDENCE_MAX - ref_pts) + desc_pts
-    # An inexact amount needs shared evidence (reference, IBAN or equal names).
+    # The amount: exact, or a difference one of scoring.amount_basis's rules admits.
     shared = (ref_pts > 0) | same_iban | (named & (s_name == l_name))
-    total[(a_pts != AMOUNT_EXACT) & ~shared] = NOT_A_CANDIDATE
+    conflict = _has_invoice(src, vocab)[s] & _has_invoice(led, vocab)[lg] & (ref_key < 0)
+    basis, basis_tolerance, a_pts = _amount_bases(
+        src,
+        led,
+        s,
+        lg,
+        diff,
+        tolerance,
+        reference_tolerance,
+        shared,
+        ref_pts > 0,
+        conflict,
+        src.batch[s] if batch_rule else np.zeros(n, dtype=bool),
+    )
+    total = a_pts + d_pts + ref_pts + np.minimum(cp_raw, EVIDENCE_MAX - ref_pts) + desc_pts
+    total[basis == BASIS_NONE] = NOT_A_CANDIDATE
     return ScoredEdges(
         s,
         lg,
@@ -652,6 +716,8 @@ def score(
         via_value,
         ref_pts,
         ref_key,
+        basis,
+        basis_tolerance,
         cp_raw,
         cp_kind,
         ratio,
@@ -659,3 +725,106 @@ def score(
         desc_ratio,
         edges.crowded_sources,
     )
+
+
+def _amount_bases(
+    src: Side,
+    led: Side,
+    s: np.ndarray,
+    lg: np.ndarray,
+    diff: np.ndarray,
+    tolerance: np.ndarray,
+    reference_tolerance: np.ndarray,
+    shared: np.ndarray,
+    shared_reference: np.ndarray,
+    conflict: np.ndarray,
+    batch: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`scoring.amount_basis` and the amount points of every pair: (basis, the tolerance
+    that admitted it, points)."""
+    if diff.dtype == object:
+        # Huge amounts (beyond int64 micro-units): exact Python ints, row by row.
+        out = [
+            amount_basis(
+                int(d),
+                int(la),
+                tolerance=int(t),
+                reference_tolerance=int(rt),
+                charges=int(c),
+                instructed=int(i),
+                shared=bool(sh),
+                shared_reference=bool(sr),
+                batch=bool(bt),
+                conflict=bool(cf),
+            )
+            for d, la, t, rt, c, i, sh, sr, bt, cf in zip(
+                diff.tolist(),
+                led.amount[lg].tolist(),
+                tolerance[s].tolist(),
+                reference_tolerance[s].tolist(),
+                src.charges[s].tolist(),
+                src.instructed[s].tolist(),
+                shared.tolist(),
+                shared_reference.tolist(),
+                batch.tolist(),
+                conflict.tolist(),
+                strict=True,
+            )
+        ]
+        basis = np.array([b for b, _ in out], dtype=np.int64)
+        used = np.array([t for _, t in out], dtype=object)
+        points = np.array(
+            [basis_points(b, int(d), int(t)) for (b, t), d in zip(out, diff.tolist(), strict=True)],
+            dtype=np.int64,
+        )
+        return basis, used, points
+    gap = np.abs(diff)
+    tol = tolerance[s]
+    ref_tol = reference_tolerance[s]
+    charges = src.charges[s]
+    instructed = src.instructed[s]
+    conditions = [
+        batch & ~shared,
+        diff == 0,
+        ~shared | conflict | (batch & ~shared_reference),
+        (charges > 0) & (diff == -charges),
+        (instructed > 0) & (np.abs(led.amount[lg]) == instructed),
+        gap <= tol,
+        shared_reference & (gap <= ref_tol),
+    ]
+    basis = np.select(
+        conditions,
+        [
+            BASIS_NONE,
+            BASIS_EXACT,
+            BASIS_NONE,
+            BASIS_CHARGES,
+            BASIS_INSTRUCTED,
+            BASIS_TOLERANCE,
+            BASIS_REFERENCE,
+        ],
+        default=BASIS_NONE,
+    ).astype(np.int64)
+    used = np.where(basis == BASIS_REFERENCE, ref_tol, np.where(basis == BASIS_TOLERANCE, tol, 0))
+    points = np.where(
+        basis == BASIS_EXACT,
+        AMOUNT_EXACT,
+        np.where(
+            (basis == BASIS_CHARGES) | (basis == BASIS_INSTRUCTED),
+            AMOUNT_TOLERANCE_BEST,
+            amount_points_array(diff, used),
+        ),
+    ).astype(np.int64)
+    return basis, used.astype(np.int64), points
+
+
+def _has_invoice(side: Side, vocab: Vocabulary) -> np.ndarray:
+    """Per row: does it carry an invoice-number key (see `scoring.invoice_conflict`)?"""
+    if side.has_invoice is None:
+        flags = vocab.invoice[side.key_ids] if len(side.key_ids) else np.zeros(0, dtype=bool)
+        counts = np.diff(side.key_ptr)
+        per_row = np.zeros(len(side), dtype=bool)
+        rows_of = np.repeat(np.arange(len(side)), counts)
+        per_row[rows_of[flags]] = True
+        side.has_invoice = per_row
+    return side.has_invoice

@@ -3,34 +3,43 @@
 Order of work (see `reconciliation/matching/__init__.py` for the design overview):
 
 1. Sort both sides by id, so nothing depends on input order and every tie is broken on ids.
-2. Reversal pairs on the bank side (groups.find_reversals); they need no GL entry.
+2. Marked reversal pairs on the bank side (groups.find_reversals); they need no GL entry.
 3. 1:1 candidates by index (candidates.generate), scored (candidates.score), minus pairs
    below `min_score` and previously rejected pairs.
-4. Global maximum-score 1:1 assignment per connected component (assignment.assign), with
-   the ambiguity flag.
-5. 1:N batches and N:1 splits on what is left (groups.find_groups).
-6. Proposals sorted by source ids; auto-accept = score >= threshold, unique (not
-   ambiguous) and exact (difference == 0).
+4. Global maximum-weight 1:1 assignment per connected component (assignment.assign:
+   scores above a baseline), with the ambiguity flag.
+5. 1:N batches and N:1 splits on what is left (groups.find_groups), payment runs last.
+6. Unmarked reversal pairs among the bank entries still free.
+7. Proposals sorted by source ids; auto-accept = score >= threshold, unique (not
+   ambiguous), exact (difference == 0) and not marked suggestion-only.
 """
 
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from itertools import pairwise
 from operator import attrgetter
 
 import numpy as np
 
+from ledgers.money import MINOR_UNITS
 from reconciliation.matching import candidates, groups
-from reconciliation.matching.assignment import assign
+from reconciliation.matching.assignment import assign, weights
 from reconciliation.matching.scoring import (
+    BASIS_CHARGES,
     NO_NAME,
+    STRUCTURE_MAX,
     Evidence,
+    batch_cue,
+    criterion,
     explain_exact_pair,
     name_points,
     pair_explanation,
+    reference_tolerance_micro,
     to_micro,
     tolerance_micro,
 )
@@ -85,12 +94,14 @@ def _match(
     }
     vocab = candidates.Vocabulary()
     src = candidates.prepare_side(src_rows, codes, vocab)
-    led = candidates.prepare_side(led_rows, codes, vocab)
+    led = candidates.prepare_side(led_rows, codes, vocab, bank=False)
     vocab.seal()
     if src.amount.dtype == object or led.amount.dtype == object:
         src.amount = src.amount.astype(object)
         led.amount = led.amount.astype(object)
-    tolerance = _tolerances(src_rows, settings, object_dtype=src.amount.dtype == object)
+    object_dtype = src.amount.dtype == object
+    tolerance = _tolerances(src_rows, settings, object_dtype=object_dtype)
+    reference_tolerance = _reference_tolerances(src_rows, src, codes, settings)
     forbidden = _forbidden_indices(src, led, forbidden_pairs)
 
     stats: dict[str, int] = {"source_rows": len(src_rows), "ledger_rows": len(led_rows)}
@@ -98,25 +109,25 @@ def _match(
     src_free = np.ones(len(src_rows), dtype=bool)
     led_free = np.ones(len(led_rows), dtype=bool)
 
-    for rev in groups.find_reversals(src, settings):
-        src_free[rev.reversal] = src_free[rev.original] = False
-        ids = tuple(sorted((src.ids[rev.reversal], src.ids[rev.original])))
-        proposals.append(
-            _proposal(
-                ids,
-                (),
-                "reversal",
-                rev.score,
-                src_rows[rev.reversal].amount + src_rows[rev.original].amount,
-                rev.explanation,
-                rev.ambiguous,
-                settings,
-            )
-        )
+    # Reversals marked as such (camt RvslInd, or a return/storno keyword) first: they
+    # need no GL entry. A pair sharing a reference with opposite amounts but no marker
+    # is only taken from what the GL leaves, below.
+    proposals.extend(_reversals(src, src_rows, src_free, settings, marked=True))
     stats["reversal"] = len(proposals)
 
     proposals.extend(
-        _one_to_one(src, led, vocab, src_free, led_free, tolerance, settings, forbidden, stats)
+        _one_to_one(
+            src,
+            led,
+            vocab,
+            src_free,
+            led_free,
+            tolerance,
+            reference_tolerance,
+            settings,
+            forbidden,
+            stats,
+        )
     )
 
     found = groups.find_groups(
@@ -133,10 +144,36 @@ def _match(
                 g.explanation,
                 g.ambiguous,
                 settings,
+                suggest_only=g.suggest_only,
             )
         )
     stats["one_to_many"] = sum(1 for g in found if g.shape == "one_to_many")
     stats["many_to_one"] = sum(1 for g in found if g.shape == "many_to_one")
+    # A batch booking no group explained may be one GL entry of its total (an ERP that
+    # books a payment run as a whole): only now, when no part of any other batch or split
+    # can be taken from it, on an equal amount alone.
+    batches = _batch_rows(src)
+    if batches.any():
+        totals = _one_to_one(
+            src,
+            led,
+            vocab,
+            src_free & batches,
+            led_free,
+            tolerance,
+            reference_tolerance,
+            settings,
+            forbidden,
+            {},
+            batch_totals=True,
+        )
+        for p in totals:
+            src_free[src_index_of(src, p.source_ids[0])] = False
+        proposals.extend(totals)
+        stats["batch_totals"] = len(totals)
+    unmarked = _reversals(src, src_rows, src_free, settings, marked=False)
+    proposals.extend(unmarked)
+    stats["reversal"] += len(unmarked)
 
     proposals.sort(key=lambda p: (p.source_ids, p.ledger_ids))
     stats["proposals"] = len(proposals)
@@ -152,11 +189,89 @@ def _check_unique(rows: list[EntryRow], side: str) -> None:
             raise ValueError(f"duplicate {side} id {a.id!r}")
 
 
+def _reversals(
+    src: candidates.Side,
+    src_rows: list[EntryRow],
+    src_free: np.ndarray,
+    settings: MatchSettings,
+    *,
+    marked: bool,
+) -> list[Proposal]:
+    out = []
+    for rev in groups.find_reversals(src, settings, free=src_free, marked=marked):
+        src_free[rev.reversal] = src_free[rev.original] = False
+        ids = tuple(sorted((src.ids[rev.reversal], src.ids[rev.original])))
+        out.append(
+            _proposal(
+                ids,
+                (),
+                "reversal",
+                rev.score,
+                src_rows[rev.reversal].amount + src_rows[rev.original].amount,
+                rev.explanation,
+                rev.ambiguous,
+                settings,
+            )
+        )
+    return out
+
+
 def _tolerances(rows: list[EntryRow], settings: MatchSettings, *, object_dtype: bool) -> np.ndarray:
     dtype = object if object_dtype else np.int64
     if not settings.amount_tolerance_pct:
         return np.full(len(rows), to_micro(settings.amount_tolerance_abs), dtype=dtype)
     return np.array([tolerance_micro(r.amount, r.currency, settings) for r in rows], dtype=dtype)
+
+
+def _reference_tolerances(
+    rows: list[EntryRow], src: candidates.Side, codes: dict[str, int], settings: MatchSettings
+) -> np.ndarray:
+    """Per bank row, the fee tolerance of a shared reference (scoring.py, rule 3):
+    `scoring.reference_tolerance_micro` of every row, in integer arithmetic on the micro
+    amounts (a Decimal per row cost more than half a second at 100,000 rows)."""
+    pct, cap = settings.reference_tolerance_pct, settings.reference_tolerance_abs
+    if src.amount.dtype == object:
+        if not pct or not cap:
+            return np.zeros(len(rows), dtype=object)
+        return np.array(
+            [reference_tolerance_micro(r.amount, r.currency, settings) for r in rows],
+            dtype=object,
+        )
+    if not pct or not cap or not len(rows):
+        return np.zeros(len(rows), dtype=np.int64)
+    numerator, denominator = pct.as_integer_ratio()
+    denominator *= 100  # a percentage
+    magnitude = np.abs(src.amount)
+    if int(magnitude.max()) * numerator >= 2**62 or denominator >= 2**20:
+        return np.array(
+            [reference_tolerance_micro(r.amount, r.currency, settings) for r in rows],
+            dtype=np.int64,
+        )
+    # The share rounded half-even to the currency's minor units (`quantize_money`), an
+    # unknown currency keeping the exact micro-units.
+    step_of = np.ones(len(codes), dtype=np.int64)
+    for currency, code in codes.items():
+        minor = MINOR_UNITS.get(currency)
+        if minor is not None and minor <= 6:
+            step_of[code] = 10 ** (6 - minor)
+    step = step_of[src.currency]
+    whole, rest = np.divmod(magnitude * numerator, denominator * step)
+    up = (2 * rest > denominator * step) | ((2 * rest == denominator * step) & (whole % 2 == 1))
+    return np.minimum((whole + up) * step, to_micro(cap))
+
+
+def _search_tolerances(
+    src: candidates.Side, tolerance: np.ndarray, reference_tolerance: np.ndarray
+) -> np.ndarray:
+    """The widest difference any rule could accept per bank row: what the evidence
+    index is searched with (the scoring then decides which rule admits a pair)."""
+    widest = np.maximum(tolerance, reference_tolerance)
+    explained = np.maximum(
+        src.charges, np.where(src.instructed > 0, np.abs(np.abs(src.amount) - src.instructed), 0)
+    )
+    if widest.dtype == object:
+        explained = explained.astype(object)
+    return np.maximum(widest, explained)
 
 
 def _forbidden_indices(
@@ -178,17 +293,36 @@ def _one_to_one(
     src_free: np.ndarray,
     led_free: np.ndarray,
     tolerance: np.ndarray,
+    reference_tolerance: np.ndarray,
     settings: MatchSettings,
     forbidden: frozenset[tuple[int, int]],
     stats: dict[str, int],
+    *,
+    batch_totals: bool = False,
 ) -> list[Proposal]:
+    """The 1:1 pass; `batch_totals`: the last one, for batch rows only (see `_match`)."""
     window = settings.date_window_days
     edges = candidates.generate(
-        src, led, vocab, np.flatnonzero(src_free), np.flatnonzero(led_free), tolerance, window
+        src,
+        led,
+        vocab,
+        np.flatnonzero(src_free),
+        np.flatnonzero(led_free),
+        _search_tolerances(src, tolerance, reference_tolerance),
+        window,
     )
     stats["candidate_pairs"] = len(edges.source)
     stats["crowded_sources"] = edges.crowded_sources
-    scored = candidates.score(src, led, vocab, edges, tolerance, window)
+    scored = candidates.score(
+        src,
+        led,
+        vocab,
+        edges,
+        tolerance,
+        window,
+        reference_tolerance=reference_tolerance,
+        batch_rule=not batch_totals,
+    )
     keep = scored.score >= settings.min_score
     if forbidden:
         codes = scored.source * len(led) + scored.ledger
@@ -199,7 +333,7 @@ def _one_to_one(
     stats["scored_pairs"] = len(scored.source)
 
     result = assign(
-        scored.source, scored.ledger, scored.score, order_key=src.booking[scored.source]
+        scored.source, scored.ledger, weights(scored.score), order_key=src.booking[scored.source]
     )
     stats.update(result.stats)
     out: list[Proposal] = []
@@ -212,11 +346,43 @@ def _one_to_one(
         # In chunks: 16 columns of Python ints for every chosen pair at once would cost
         # hundreds of MB at a million rows.
         part = chosen[start : start + _PROPOSAL_CHUNK]
-        out.extend(
-            _one_to_one_proposals(src, led, vocab, scored, part, ambiguous, tolerance, threshold)
-        )
+        out.extend(_one_to_one_proposals(src, led, vocab, scored, part, ambiguous, threshold))
     stats["one_to_one"] = len(out)
+    if batch_totals:
+        out = [_as_batch_total(p, src.rows[src_index_of(src, p.source_ids[0])]) for p in out]
     return out
+
+
+def _batch_rows(src: candidates.Side) -> np.ndarray:
+    """The rows of `src.batch` that hold several payments (not an instalment of one)."""
+    out = src.batch.copy()
+    for i in np.flatnonzero(out).tolist():
+        row = src.rows[i]
+        out[i] = len(row.details) > 1 or (row.batch_count or 0) > 1 or batch_cue(row) is not None
+    return out
+
+
+def src_index_of(src: candidates.Side, row_id: str) -> int:
+    return bisect_left(src.ids, row_id)
+
+
+def _as_batch_total(p: Proposal, row: EntryRow) -> Proposal:
+    """A batch paired with one GL entry of its total: said so, and never auto-accepted
+    unless shared evidence made the pair (an equal total alone is a guess)."""
+    cue = batch_cue(row)
+    what = cue.text if cue is not None else f"{len(row.details)} transaction details"
+    note = criterion(
+        "structure",
+        0,
+        STRUCTURE_MAX,
+        f"a batch ({what}) paired with one GL entry of its total, as no set of GL entries fitted",
+    )
+    evidence = any(c.points for c in p.explanation if c.name in ("reference", "counterparty"))
+    return replace(
+        p,
+        explanation=(*p.explanation, note),
+        auto_accept=p.auto_accept and evidence,
+    )
 
 
 def _one_to_one_proposals(
@@ -226,7 +392,6 @@ def _one_to_one_proposals(
     scored: candidates.ScoredEdges,
     chosen: np.ndarray,
     ambiguous: set[int],
-    tolerance: np.ndarray,
     threshold: int,
 ) -> list[Proposal]:
     out: list[Proposal] = []
@@ -235,7 +400,6 @@ def _one_to_one_proposals(
     columns = zip(
         chosen.tolist(),
         *(getattr(scored, f)[chosen].tolist() for f in _PROPOSAL_COLUMNS),
-        tolerance[scored.source[chosen]].tolist(),
         strict=True,
     )
     for (
@@ -249,12 +413,13 @@ def _one_to_one_proposals(
         via,
         ref_pts,
         ref_key,
+        basis,
+        tol,
         cp_raw,
         cp_kind,
         ratio,
         desc_pts,
         desc_ratio,
-        tol,
     ) in columns:
         s_row, l_row = src.rows[s], led.rows[lg]
         cp_note = notes.get((cp_kind, ratio)) or _counterparty_note(cp_kind, ratio)
@@ -270,6 +435,8 @@ def _one_to_one_proposals(
                 days=days,
                 via_value_date=via,
                 ev=Evidence(ref_pts, key_text, cp_raw, cp_note, desc_pts, desc_ratio),
+                amount_basis=basis,
+                explained=int(src.charges[s] if basis == BASIS_CHARGES else src.instructed[s]),
             )
         else:
             zero = zeros.get(difference.adjusted())  # (a zero is falsy: no `or` here)
@@ -303,6 +470,8 @@ _PROPOSAL_COLUMNS = (
     "via_value",
     "reference_points",
     "reference_key",
+    "amount_basis",
+    "amount_tolerance",
     "counterparty_raw",
     "counterparty_kind",
     "name_ratio",
@@ -342,6 +511,8 @@ def _proposal(
     explanation: tuple[Criterion, ...],
     ambiguous: bool,
     settings: MatchSettings,
+    *,
+    suggest_only: bool = False,
 ) -> Proposal:
     return Proposal(
         source_ids=tuple(sorted(source_ids)),
@@ -351,5 +522,8 @@ def _proposal(
         difference=difference,
         explanation=explanation,
         ambiguous=ambiguous,
-        auto_accept=score >= settings.auto_accept_threshold and not ambiguous and difference == 0,
+        auto_accept=score >= settings.auto_accept_threshold
+        and not ambiguous
+        and not suggest_only
+        and difference == 0,
     )

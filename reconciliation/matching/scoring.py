@@ -5,7 +5,8 @@ score):
 
 | criterion    | max | how                                                               |
 | ------------ | --- | ----------------------------------------------------------------- |
-| amount       | 45  | exact 45; within tolerance 40 down to 30 as the gap nears the limit |
+| amount       | 45  | exact 45; a difference the bank's own charges or instructed amount |
+|              |     | explain 40; within tolerance 40 down to 30 as the gap nears the limit |
 | date         | 15  | same day 15; minus 5 points spread over the window (±3: 13, 12, 10) |
 | reference    | 35  | same full reference 35; same invoice number 30                    |
 | counterparty | 30  | same IBAN 30; names (legal suffixes dropped) ≥95 % 25, ≥85 % 20, ≥75 % 10 |
@@ -24,12 +25,37 @@ meaningful:
 - a difference within tolerance scores at most 40 + 15 + 35 + 5 = 95 but is never
   auto-accepted either, because auto-accept also requires a zero difference.
 
-Candidate rules on top of the score: a pair whose amounts differ (within tolerance) needs
-shared evidence (a reference key, the same IBAN or the same normalised name): a fee only
-explains a difference once the pair is known to be one payment. And a pair scoring below
-`MatchSettings.min_score` is no candidate: the default 50 lets every pair through (the
-weakest, an exact amount at the window's edge, scores 55); raise it to drop weak
-suggestions.
+Dates are compared in business days (Monday to Friday; Saturday and Sunday count as the
+Monday after them, the day a bank books a weekend payment): Friday and Monday are one day
+apart, so a window of 3 days reaches from Thursday to the Tuesday after next.
+
+Candidate rules on top of the score. A pair whose amounts differ is a candidate on one of
+these grounds (the amount criterion says which), each needing shared evidence (a reference
+key, the same IBAN or the same normalised name), since a fee only explains a difference
+once the pair is known to be one payment:
+
+1. explained by the bank: the GL amount is the bank amount plus the charges the bank
+   reports (camt `Chrgs`), or the instructed amount (`AmtDtls/InstdAmt`);
+2. within the ledger's tolerance (`amount_tolerance_abs`/`_pct`, 0 on a new ledger);
+3. within the fee tolerance of a shared reference: at most `reference_tolerance_pct` of
+   the bank amount and at most `reference_tolerance_abs` (2 % and 25.00 by default), and
+   only with a shared reference (end-to-end id, creditor reference, invoice number), not
+   a name or IBAN alone.
+
+A difference is never accepted when both rows quote invoice numbers and share no key
+(`invoice_conflict`): the bank paid another invoice than the GL entry is for.
+
+A bank row whose amount is not one payment by its own account (`is_batch`: transaction
+details, Btch/NbOfTxs, "SAMMLER 4 POSTEN", or an instalment "Teilzahlung 2/3") pairs 1:1
+only with a GL entry that shares evidence with it, even at an equal amount (an equal total
+alone is a coincidence more often than a GL entry posted for the whole run, which quotes
+the run's id), and at a different amount only with a shared reference.
+
+None of these is ever auto-accepted (auto-accept needs a zero difference): they are
+suggested, and the match raises an `amount_mismatch` discrepancy with the difference. A
+pair scoring below `MatchSettings.min_score` is no candidate: the default 50 lets every
+pair through (the weakest, an exact amount at the window's edge, scores 55); raise it to
+drop weak suggestions.
 
 Amounts are compared as integer micro-units (`Decimal` scaled by 10**6: the amount columns
 hold at most 6 decimals), never as floats; scores are plain ints.
@@ -39,6 +65,8 @@ from __future__ import annotations
 
 import re
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -66,6 +94,14 @@ STRUCTURE_MAX: Final = 5  # groups only: replaces the description criterion
 NO_NAME: Final = "no counterparty name on one side"
 
 NOT_A_CANDIDATE: Final = -1  # score of a pair that fails a rule beyond the numbers
+
+# Why a pair's amounts are acceptable (ScoredEdges.amount_basis; see the module docstring).
+BASIS_NONE: Final = -1
+BASIS_EXACT: Final = 0
+BASIS_TOLERANCE: Final = 1
+BASIS_REFERENCE: Final = 2
+BASIS_CHARGES: Final = 3
+BASIS_INSTRUCTED: Final = 4
 
 
 def _words(text: str) -> list[str]:
@@ -115,6 +151,19 @@ def to_micro(amount: Decimal) -> int:
     return int(amount.scaleb(6))
 
 
+def business_day(day: date) -> int:
+    """A day number that counts Monday to Friday only; Saturday and Sunday get the number
+    of the Monday after them (`date(1, 1, 1)`, ordinal 1, was a Monday)."""
+    week, weekday = divmod(day.toordinal() - 1, 7)
+    return week * 5 + min(weekday, 5)
+
+
+def business_days_array(ordinals: np.ndarray) -> np.ndarray:
+    """`business_day` of an array of date ordinals."""
+    shifted = ordinals.astype(np.int64) - 1
+    return (shifted // 7) * 5 + np.minimum(shifted % 7, 5)
+
+
 def tolerance_micro(amount: Decimal, currency: str, settings: MatchSettings) -> int:
     """Allowed |source - ledger| for a bank amount, in micro-units.
 
@@ -129,6 +178,89 @@ def tolerance_micro(amount: Decimal, currency: str, settings: MatchSettings) -> 
             share = quantize_money(share, currency)
         tolerance = max(tolerance, share)
     return to_micro(tolerance)
+
+
+def reference_tolerance_micro(amount: Decimal, currency: str, settings: MatchSettings) -> int:
+    """The fee tolerance of a pair sharing a reference, in micro-units: the smaller of
+    `reference_tolerance_pct` of |bank amount| (rounded to the currency's minor units)
+    and `reference_tolerance_abs`."""
+    if not settings.reference_tolerance_pct or not settings.reference_tolerance_abs:
+        return 0
+    share = abs(amount) * settings.reference_tolerance_pct / 100
+    with suppress(AmountError):
+        share = quantize_money(share, currency)
+    return to_micro(min(share, settings.reference_tolerance_abs))
+
+
+def amount_evidence(row: EntryRow) -> tuple[int, int]:
+    """(charges, instructed amount) of a bank row in micro-units, 0 when not reported.
+
+    The entry's own figures first, else those of its only transaction detail (camt puts
+    a single payment's InstdAmt and Chrgs there); a batch's details explain nothing.
+    """
+    charges, instructed = row.charges, row.instructed_amount
+    if len(row.details) == 1:
+        detail = row.details[0]
+        charges = charges if charges is not None else detail.charges
+        instructed = instructed if instructed is not None else detail.instructed_amount
+    return (
+        abs(to_micro(charges)) if charges else 0,
+        abs(to_micro(instructed)) if instructed else 0,
+    )
+
+
+def amount_basis(
+    diff: int,
+    ledger_amount: int,
+    *,
+    tolerance: int,
+    reference_tolerance: int,
+    charges: int,
+    instructed: int,
+    shared: bool,
+    shared_reference: bool,
+    batch: bool = False,
+    conflict: bool = False,
+) -> tuple[int, int]:
+    """Why a pair's amounts are acceptable (a BASIS_* constant, BASIS_NONE when they are
+    not) and the tolerance that admitted it; the module docstring gives the rules. A
+    `batch` bank row (`is_batch`) needs shared evidence even for an exact amount, and a
+    shared reference for a different one; a `conflict` (`invoice_conflict`) rules out any
+    difference."""
+    if batch and not shared:
+        return BASIS_NONE, 0
+    if diff == 0:
+        return BASIS_EXACT, 0
+    if not shared or conflict or (batch and not shared_reference):
+        return BASIS_NONE, 0
+    if charges and diff == -charges:
+        return BASIS_CHARGES, 0
+    if instructed and abs(ledger_amount) == instructed:
+        return BASIS_INSTRUCTED, 0
+    if abs(diff) <= tolerance:
+        return BASIS_TOLERANCE, tolerance
+    if shared_reference and abs(diff) <= reference_tolerance:
+        return BASIS_REFERENCE, reference_tolerance
+    return BASIS_NONE, 0
+
+
+def invoice_conflict(a: Features, b: Features) -> bool:
+    """Both rows quote invoice numbers and no key is shared: the bank paid another
+    invoice than the GL entry is for. A different amount is then no fee but a different
+    payment (an equal amount is still proposed; banks' remittance texts carry typos)."""
+    return (
+        any(k.startswith(INVOICE_KIND) for k in a.keys)
+        and any(k.startswith(INVOICE_KIND) for k in b.keys)
+        and shared_key(a.keys, b.keys) is None
+    )
+
+
+def basis_points(basis: int, diff: int, tolerance: int) -> int:
+    if basis == BASIS_EXACT:
+        return AMOUNT_EXACT
+    if basis in (BASIS_CHARGES, BASIS_INSTRUCTED):
+        return AMOUNT_TOLERANCE_BEST
+    return amount_points(diff, tolerance)
 
 
 @lru_cache(maxsize=65536)
@@ -322,8 +454,17 @@ def _remember(cache: dict, key: object, value: Criterion) -> Criterion:  # type:
 
 
 def amount_criterion(
-    points: int, difference: Decimal, tolerance: int, currency: str, *, label: str = "exact"
+    points: int,
+    difference: Decimal,
+    tolerance: int,
+    currency: str,
+    *,
+    label: str = "exact",
+    basis: int = BASIS_TOLERANCE,
+    explained: int = 0,
 ) -> Criterion:
+    """The amount criterion; `basis` says why an inexact amount was accepted, `explained`
+    is the charges or instructed amount (micro-units) for those bases."""
     if difference == 0:
         found = _AMOUNT_CACHE.get((points, label))
         if found is None:
@@ -333,10 +474,17 @@ def amount_criterion(
         return found
     tol = money_text(Decimal(tolerance).scaleb(-6), currency)
     sign = "+" if difference > 0 else ""
-    detail = (
-        f"within tolerance: difference {sign}{money_text(difference, currency)} {currency}"
-        f" (tolerance {tol})"
-    )
+    gap = f"{sign}{money_text(difference, currency)} {currency}"
+    if basis == BASIS_CHARGES:
+        charges = money_text(Decimal(explained).scaleb(-6), currency)
+        detail = f"difference {gap}: the bank's charges of {charges} (Chrgs) explain it"
+    elif basis == BASIS_INSTRUCTED:
+        instructed = money_text(Decimal(explained).scaleb(-6), currency)
+        detail = f"difference {gap}: the GL amount is the instructed amount {instructed} (InstdAmt)"
+    elif basis == BASIS_REFERENCE:
+        detail = f"difference {gap} with a shared reference (fee tolerance {tol})"
+    else:
+        detail = f"within tolerance: difference {gap} (tolerance {tol})"
     return criterion("amount", points, AMOUNT_EXACT, detail)
 
 
@@ -347,7 +495,7 @@ def date_criterion(
     found = _DATE_CACHE.get(key)
     if found is not None:
         return found
-    detail = "same day" if days == 0 else f"{days} day{'s' if days != 1 else ''} apart"
+    detail = "same day" if days == 0 else f"{days} business day{'s' if days != 1 else ''} apart"
     if via_value_date:
         detail += " (value date)"
     if what:
@@ -410,9 +558,19 @@ def pair_explanation(
     ev: Evidence,
     amount_label: str = "exact",
     date_what: str = "",
+    amount_basis: int = BASIS_TOLERANCE,
+    explained: int = 0,
 ) -> tuple[Criterion, ...]:
     return (
-        amount_criterion(amount_pts, difference, tolerance, currency, label=amount_label),
+        amount_criterion(
+            amount_pts,
+            difference,
+            tolerance,
+            currency,
+            label=amount_label,
+            basis=amount_basis,
+            explained=explained,
+        ),
         date_criterion(date_pts, days, via_value_date=via_value_date, what=date_what),
         reference_criterion(ev.reference, ev.reference_key),
         counterparty_criterion(ev.counterparty_raw, ev.counterparty_note, ev.reference),
@@ -446,17 +604,95 @@ def explain_exact_pair(
     return (_EXACT, date_c, reference_criterion(ref_pts, ref_key), cp_c, desc_c)
 
 
+# ------------------------------------------------------------------------------ row cues
+
+# "SAMMLER 4 POSTEN", "4 ITEMS", "Anzahl 4": how many payments a batch booking holds.
+_COUNT_CUE: Final = re.compile(
+    r"(?<![0-9])([0-9]{1,3})\s*(?:POSTEN|ITEMS?|TRANSAKTIONEN|TRANSACTIONS?|TXNS?|"
+    r"ZAHLUNGEN|BUCHUNGEN|UEBERWEISUNGEN|ÜBERWEISUNGEN|LASTSCHRIFTEN|PAYMENTS?)(?![A-Z])"
+    r"|(?:ANZAHL|NBOFTXS|COUNT)\W{0,3}([0-9]{1,3})(?![0-9])"
+)
+# Words of a booking that pays or collects several items at once.
+_BATCH_WORDS: Final = (
+    "SAMMLER", "SAMMEL", "BATCH", "BULK", "ZAHLUNGSLAUF", "PAYMENT RUN", "PMTINF", "POSTEN",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCue:
+    count: int | None  # the number of payments the text or Btch/NbOfTxs states
+    text: str  # what said so, for the explanation
+
+
+def batch_cue(row: EntryRow) -> BatchCue | None:
+    """Whether a bank row says it is a batch (`SAMMLER 4 POSTEN PMTINF-...`, camt
+    Btch/NbOfTxs), and how many payments it holds when it says so."""
+    text = f"{row.booking_text} {row.description}".upper()
+    count = row.batch_count if row.batch_count and row.batch_count > 1 else None
+    match = _COUNT_CUE.search(text)
+    if match is not None and count is None:
+        count = int(match[1] or match[2])
+        if count < 2:
+            count = None
+    if count is not None:
+        return BatchCue(count, f"{count} payments stated")
+    for word in _BATCH_WORDS:
+        if word in text:
+            return BatchCue(None, f"'{word}' in the text")
+    return None
+
+
+# "Teilzahlung 2/3", "Rate 1/12", "Abschlag 1/2", "instalment 2 of 3": one part of a whole.
+_INSTALMENT: Final = re.compile(
+    r"(?:TEILZAHLUNG|RATE|ABSCHLAG|INSTAL+MENT|PARTIAL PAYMENT|TEILBETRAG)\W{0,3}"
+    r"([0-9]{1,2})\s*(?:/|VON|OF)\s*([0-9]{1,2})(?![0-9])",
+    re.IGNORECASE,
+)
+
+
+def is_batch(row: EntryRow) -> bool:
+    """A bank row whose amount is not one GL entry's by its own account: several payments
+    (details, Btch/NbOfTxs, a batch text) or one instalment of several ("Teilzahlung
+    2/3"). It pairs 1:1 only with a GL entry sharing evidence with it: an equal amount is
+    no evidence here."""
+    if len(row.details) > 1 or (row.batch_count or 0) > 1:
+        return True
+    text = (
+        f"{row.booking_text} {row.description}".upper()
+        if row.booking_text
+        else (row.description.upper())
+    )
+    if not might_be_batch(text):
+        return False
+    if batch_cue(row) is not None:
+        return True
+    match = _INSTALMENT.search(text)
+    return match is not None and int(match[2]) > 1
+
+
+def might_be_batch(text: str) -> bool:
+    """A cheap pre-check before `is_batch`: a batch word, or digits around a slash."""
+    return (
+        "SAMM" in text
+        or "POSTEN" in text
+        or "BATCH" in text
+        or "PMTINF" in text
+        or ("/" in text and _INSTALMENT.search(text) is not None)
+    )
+
+
 # ----------------------------------------------------------------------- row-level helpers
 
 
 def date_distance(a: EntryRow, b: EntryRow) -> tuple[int, bool]:
-    """Smallest day distance over booking and value dates, and whether a value date won."""
-    booking = abs(a.booking_date.toordinal() - b.booking_date.toordinal())
+    """Smallest business-day distance over booking and value dates, and whether a value
+    date won."""
+    booking = abs(business_day(a.booking_date) - business_day(b.booking_date))
     best = booking
     for x in (a.booking_date, a.value_date):
         for y in (b.booking_date, b.value_date):
             if x is not None and y is not None:
-                best = min(best, abs(x.toordinal() - y.toordinal()))
+                best = min(best, abs(business_day(x) - business_day(y)))
     return best, best < booking
 
 
@@ -477,18 +713,28 @@ def score_rows(source: EntryRow, ledger: EntryRow, settings: MatchSettings) -> P
     """
     if source.currency != ledger.currency:
         return None
-    tol = tolerance_micro(source.amount, source.currency, settings)
-    diff = to_micro(source.amount) - to_micro(ledger.amount)
-    if abs(diff) > tol:
-        return None
     days, via_value = date_distance(source, ledger)
     if days > settings.date_window_days:
         return None
+    diff = to_micro(source.amount) - to_micro(ledger.amount)
     fs, fl = row_features(source), row_features(ledger)
-    if diff and not shares_evidence(fs, fl):
-        return None
     ev = evidence(fs, fl)
-    a_pts = amount_points(diff, tol)
+    charges, instructed = amount_evidence(source)
+    basis, tol = amount_basis(
+        diff,
+        to_micro(ledger.amount),
+        tolerance=tolerance_micro(source.amount, source.currency, settings),
+        reference_tolerance=reference_tolerance_micro(source.amount, source.currency, settings),
+        charges=charges,
+        instructed=instructed,
+        shared=shares_evidence(fs, fl),
+        shared_reference=ev.reference > 0,
+        batch=is_batch(source),
+        conflict=invoice_conflict(fs, fl),
+    )
+    if basis == BASIS_NONE:
+        return None
+    a_pts = basis_points(basis, diff, tol)
     d_pts = date_points(days, settings.date_window_days)
     score = a_pts + d_pts + ev.points()
     if score < settings.min_score:
@@ -503,5 +749,7 @@ def score_rows(source: EntryRow, ledger: EntryRow, settings: MatchSettings) -> P
         days=days,
         via_value_date=via_value,
         ev=ev,
+        amount_basis=basis,
+        explained=charges if basis == BASIS_CHARGES else instructed,
     )
     return PairScore(score, difference, days, explanation)

@@ -19,6 +19,8 @@ class DetailRow:
     counterparty_name: str = ""
     counterparty_iban: str = ""
     remittance: str = ""
+    charges: Decimal | None = None  # camt Chrgs (unsigned)
+    instructed_amount: Decimal | None = None  # camt InstdAmt (unsigned), same currency only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,13 +38,31 @@ class EntryRow:
     description: str = ""
     is_reversal: bool = False
     details: tuple[DetailRow, ...] = ()  # bank side only
+    # Bank side only, all optional evidence: the bank's booking text ("Ruecklastschrift",
+    # "SAMMLER"), the count of a batch booking (camt Btch/NbOfTxs), and the charges and
+    # instructed amount that explain a difference to the GL amount (see scoring.py).
+    booking_text: str = ""
+    batch_count: int | None = None
+    charges: Decimal | None = None
+    instructed_amount: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MatchSettings:
+    """Matching settings. Every window counts business days (Monday to Friday): a bank
+    books a weekend payment on Monday, so Friday and Monday are one day apart."""
+
     date_window_days: int = 3
+    # Any difference within this tolerance is a candidate when the pair shares evidence
+    # (a reference, the IBAN or the name): the ledger's own choice, 0 on a new ledger.
     amount_tolerance_abs: Decimal = Decimal("0")
     amount_tolerance_pct: Decimal = Decimal("0")  # percent of the bank amount, e.g. 0.5
+    # A difference of at most this percentage of the bank amount AND at most this amount
+    # is a candidate when the pair shares a reference (end-to-end id, creditor reference,
+    # invoice number): a bank fee taken from one payment. Such a match is a suggestion,
+    # never auto-accepted (auto-accept needs a zero difference). 0 switches it off.
+    reference_tolerance_pct: Decimal = Decimal("2")
+    reference_tolerance_abs: Decimal = Decimal("25.00")
     auto_accept_threshold: int = 90
     max_group_size: int = 6  # 1:N / N:1 subset-sum bound (DESIGN.md §2.4); 1 disables groups
     # Pairs scoring below this are not candidates. With the default weights every pair
@@ -50,6 +70,9 @@ class MatchSettings:
     min_score: int = 50
     # How long after its original a reversal that shares a reference may come.
     reversal_window_days: int = 30
+    # The window of a split's or batch's parts that share a reference with it
+    # ("Teilzahlung 3/3 RE 4711" a week after the invoice).
+    reference_window_days: int = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

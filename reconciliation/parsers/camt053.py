@@ -677,6 +677,7 @@ class Camt053Reader:
             charges=self._charges(_all(ntry, kids, repeated, "Chrgs"), where, currency, number)
             if "Chrgs" in kids
             else None,
+            account_iban=statement.account_iban,
         )
 
     def _is_imported(self, status_element: _Element | None, number: int, where: str) -> bool:
@@ -815,10 +816,40 @@ class Camt053Reader:
                     number,
                 )
 
-        end_to_end_element, instruction_element = _pair(kids.get("Refs"), "EndToEndId", "InstrId")
+        end_to_end_element = instruction_element = mandate_element = None
+        refs = kids.get("Refs")
+        if refs is not None:
+            for child in refs[:]:
+                name = _NAMES[child.tag]
+                # (`is None`: an lxml element without children is falsy)
+                if name == "EndToEndId" and end_to_end_element is None:
+                    end_to_end_element = child
+                elif name == "InstrId" and instruction_element is None:
+                    instruction_element = child
+                elif name == "MndtId" and mandate_element is None:
+                    mandate_element = child
         end_to_end_id = _text(end_to_end_element)
         if end_to_end_id is not None and end_to_end_id.upper() == _NOT_PROVIDED:
             end_to_end_id = None  # SEPA's placeholder, not a reference
+        instructed_amount = instructed_currency = None
+        instructed = _first(_first(kids.get("AmtDtls"), "InstdAmt"), "Amt")
+        if instructed is not None:
+            # Evidence for the matcher only: an instructed amount that cannot be read is
+            # left out with a warning rather than failing a file that is otherwise fine.
+            try:
+                instructed_amount, instructed_currency, _ = self._amount(
+                    instructed,
+                    where,
+                    "AmtDtls/InstdAmt/Amt",
+                    fallback_currency=entry_currency,
+                    line=number,
+                )
+            except ParseError as exc:
+                self._warn.add(
+                    "invalid_instructed_amount",
+                    f"{where}/AmtDtls/InstdAmt: {exc.detail}; ignored",
+                    number,
+                )
 
         remittance = creditor_reference = creditor_reference_type = None
         remittance_element = kids.get("RmtInf")
@@ -842,11 +873,15 @@ class Camt053Reader:
         counterparty_name = counterparty_iban = None
         parties = kids.get("RltdPties")
         if parties is not None:
-            party, account = _pair(parties, role, role + "Acct")
-            # v02-v06: Dbtr/Nm; v07+: Dbtr/Pty/Nm.
-            name_element, wrapped = _pair(party, "Nm", "Pty")
-            counterparty_name = _text(name_element) or _first_text(wrapped, "Nm")
-            counterparty_iban = _first_text(account, "Id", "IBAN")
+            counterparty_name, counterparty_iban = _party(parties, role)
+            if is_reversal and counterparty_name is None and counterparty_iban is None:
+                # Banks describe a return either way round: some keep the original
+                # booking's roles, others give the only party the role of the return's
+                # own direction. A reversal with one party present keeps that one (a
+                # normal booking does not: its other role is the account holder).
+                counterparty_name, counterparty_iban = _party(
+                    parties, "Cdtr" if role == "Dbtr" else "Dbtr"
+                )
 
         return TransactionDetail(
             amount=amount,
@@ -863,6 +898,9 @@ class Camt053Reader:
             )
             if "Chrgs" in kids
             else None,
+            instructed_amount=instructed_amount,
+            instructed_currency=instructed_currency,
+            mandate_reference=_text(mandate_element),
         )
 
     def _charges(
@@ -951,6 +989,13 @@ class Camt053Reader:
                 str(exc), code="invalid_amount", line=element.sourceline, element=where
             ) from None
         return value, currency, excess
+
+
+def _party(parties: _Element, role: str) -> tuple[str | None, str | None]:
+    """Name and IBAN of `RltdPties/<role>` (v02-v06: `Dbtr/Nm`; v07+: `Dbtr/Pty/Nm`)."""
+    party, account = _pair(parties, role, role + "Acct")
+    name_element, wrapped = _pair(party, "Nm", "Pty")
+    return _text(name_element) or _first_text(wrapped, "Nm"), _first_text(account, "Id", "IBAN")
 
 
 def _creditor_reference(structured: list[_Element]) -> tuple[str | None, str | None]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from ledgers.money import MINOR_UNITS
 from reconciliation.parsers.csv_dates import looks_like_date
 from reconciliation.parsers.csv_numbers import AmountTextError, split_amount
 from reconciliation.parsers.types import CsvMapping, ParseError
@@ -150,10 +151,13 @@ _RANKS: Final = {
     for name, aliases in ALIASES.items()
 }
 _ALL_ALIASES: Final = frozenset(alias for aliases in ALIASES.values() for alias in aliases)
-# Only codes that appear in real headers (`Betrag (EUR)`): "all" or "top" are codes too.
+# Currency codes dropped from a header anywhere (`EUR Betrag`, `Betrag (EUR)`)...
 _CURRENCY_WORDS: Final = frozenset(
     _aliases("eur|usd|chf|gbp|rub|jpy|sek|nok|dkk|pln|czk|huf|cad|aud|nzd|try|uah")
 )
+# ...and any ISO 4217 code as the header's last word (`Withdrawals (SGD)`, `Umsatz in HKD`):
+# only there, since "all" or "top" are codes too.
+_ISO_WORDS: Final = frozenset(code.lower() for code in MINOR_UNITS)
 
 # Direction markers (normalised), by the sign they give.
 CREDIT_MARKERS: Final = frozenset(
@@ -206,10 +210,26 @@ def _match_rank(field_name: str, norm: str) -> int | None:
     rank = ranks.get(norm)
     if rank is None and norm:
         words = [w for w in norm.split() if w not in _CURRENCY_WORDS]
+        if len(words) > 1 and words[-1] in _ISO_WORDS:
+            words.pop()
         if words and words[-1] == "in" and len(words) > 1:
             words.pop()
         rank = ranks.get(" ".join(words))
     return rank
+
+
+def header_currency(columns: Columns) -> str | None:
+    """The ISO code the money columns' headers name (`Withdrawals (SGD)`), when they all
+    name the same one; the rows are in that currency unless a currency column says."""
+    found = set()
+    for key in ("amount", "debit", "credit"):
+        idx = columns.single.get(key)
+        if idx is None or idx >= len(columns.names):
+            continue
+        codes = [w.upper() for w in normalise(columns.names[idx]).split() if w in _ISO_WORDS]
+        if codes:
+            found.add(codes[-1])
+    return found.pop() if len(found) == 1 else None
 
 
 def is_known_header(norm: str) -> bool:

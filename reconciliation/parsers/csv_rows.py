@@ -22,9 +22,7 @@ from ledgers.money import (
 )
 from reconciliation.parsers.csv_dates import DateReader, DateTextError
 from reconciliation.parsers.csv_headers import (
-    CLOSING_LABELS,
     MAX_COLUMNS,
-    OPENING_LABELS,
     PENDING_WORDS,
     SKIPPED_STATUS,
     SUMMARY_WORDS,
@@ -42,7 +40,19 @@ from reconciliation.parsers.csv_numbers import (
     parse_amount_text,
     split_amount,
 )
-from reconciliation.parsers.types import ParsedEntry, ParseError, StatementInfo
+from reconciliation.parsers.csv_preamble import (
+    StatedFacts,
+    read_stated_date,
+    resolve_dated,
+    soll_haben,
+)
+from reconciliation.parsers.sepa_text import sepa_tags
+from reconciliation.parsers.types import (
+    ParsedEntry,
+    ParseError,
+    StatementInfo,
+    TransactionDetail,
+)
 
 Warn = Callable[[str, str, int | None], None]
 
@@ -71,7 +81,7 @@ class RowReader:
         invert_sign: bool,
         warn: Warn,
         sample: Sequence[Sequence[str]],
-        stated: tuple[str | None, str | None, str | None],
+        stated: StatedFacts,
     ) -> None:
         single = columns.single
         self._width = width
@@ -122,10 +132,10 @@ class RowReader:
         self._last_currency = ""
         self.first_date = date.max
         self.last_date = date.min
-        self._opening_text, self._closing_text, account_text = stated
-        self._account_value: str | None = account_text
+        self._stated = stated
+        self._account_value: str | None = stated.account
         self._account_consistent = True
-        self._account_from_rows = account_text is None
+        self._account_from_rows = stated.account is None
         self.read = self._make_read()
 
     @property
@@ -250,6 +260,27 @@ class RowReader:
                 text = " ".join(row[first_description].split())
             else:
                 text = " ".join(" ".join([row[i] for i in description]).split())
+            end_to_end_id = row[end_to_end].strip() or None
+            counterparty_iban = self._iban(row) if ibans else None
+            details: tuple[TransactionDetail, ...] = ()
+            # (a cheap test first: most purpose texts carry no SEPA tags at all)
+            if "REF" in text or "SVWZ" in text:
+                tags = sepa_tags(text)
+                if tags is not None:
+                    end_to_end_id = end_to_end_id or tags.end_to_end_id
+                    counterparty_iban = counterparty_iban or tags.counterparty_iban
+                    details = (
+                        TransactionDetail(
+                            amount=value,
+                            currency=currency,
+                            end_to_end_id=tags.end_to_end_id,
+                            instruction_id=tags.customer_reference,
+                            remittance=tags.remittance,
+                            mandate_reference=tags.mandate_reference,
+                            creditor_id=tags.creditor_id,
+                            ultimate_party=tags.ultimate_party,
+                        ),
+                    )
             return ParsedEntry(
                 line=line,
                 statement_index=0,
@@ -259,12 +290,13 @@ class RowReader:
                 currency=currency,
                 excess_precision=excess,
                 bank_reference=row[bank_reference].strip() or None,
-                end_to_end_id=row[end_to_end].strip() or None,
+                end_to_end_id=end_to_end_id,
                 creditor_reference=row[reference].strip() or None,
                 description=text,
                 counterparty_name=self._first(row, names) if names else None,
-                counterparty_iban=self._iban(row) if ibans else None,
+                counterparty_iban=counterparty_iban,
                 bank_transaction_code=row[code].strip() or None,
+                details=details,
             )
 
         return read
@@ -537,28 +569,54 @@ class RowReader:
             self._account_consistent = False
 
     def _stated_balance(self, row: list[str]) -> None:
-        """A footer such as `Closing balance;1.234,56` states a balance."""
-        cells = [cell.strip() for cell in row if cell.strip()]
-        if len(cells) < 2:
-            return
-        label = normalise(cells[0])
-        if starts_with_any(label, OPENING_LABELS):
-            self._opening_text = self._opening_text or cells[-1]
-        elif starts_with_any(label, CLOSING_LABELS):
-            self._closing_text = cells[-1]
+        """A footer such as `Closing balance;1.234,56` or `Kontostand vom 31.03.2024:;…`
+        states a balance (or the period)."""
+        self._stated.read_line(row, footer=True)
 
     def _stated_amount(self, text: str | None) -> Decimal | None:
         if not text:
             return None
+        text, sign = soll_haben(text)
         try:
             parsed = parse_amount_text(text, self._decimal)
         except AmountTextError:
             return None
-        return parsed[0] if parsed else None
+        return parsed[0] * sign if parsed else None
+
+    def _period(self) -> tuple[date | None, date | None]:
+        """The stated period, else the data rows' first and last booking day. A stated
+        period that misses some rows is widened to them (a statement covers its rows)."""
+        first = self.first_date if self.entry_count else None
+        last = self.last_date if self.entry_count else None
+        stated = self._stated
+        start = read_stated_date(stated.period_from, self._dates)
+        end = read_stated_date(stated.period_to, self._dates)
+        if start is None or end is None or start > end:
+            return first, last
+        if first is not None and last is not None and (first < start or last > end):
+            self._warn(
+                "period_mismatch",
+                f"the stated period {start} - {end} does not cover rows from {first} to {last}; "
+                "widened to them",
+                None,
+            )
+            start, end = min(start, first), max(end, last)
+        return start, end
 
     def statement(self) -> StatementInfo:
-        opening = self._stated_amount(self._opening_text)
-        closing = self._stated_amount(self._closing_text)
+        stated = self._stated
+        period_from, period_to = self._period()
+        dated = resolve_dated(stated.dated, self._dates, period_from)
+        opening = self._stated_amount(stated.opening)
+        opening_date = None
+        if opening is None and dated.opening is not None:
+            opening_date, text = dated.opening
+            opening = self._stated_amount(text)
+        closing = self._stated_amount(stated.closing)
+        closing_date = None
+        if closing is None and dated.closing is not None:
+            closing_date, text = dated.closing
+            closing = self._stated_amount(text)
         single_currency = len(self.currencies_seen) == 1
         if opening is None and closing is None and self._balances is not None and single_currency:
             chained = self._balances.result()
@@ -572,10 +630,12 @@ class RowReader:
             account_iban=compact if is_iban else None,
             account_other_id=account if account and not is_iban else None,
             currency=next(iter(self.currencies_seen)) if single_currency else None,
-            period_from=self.first_date if self.entry_count else None,
-            period_to=self.last_date if self.entry_count else None,
+            period_from=period_from,
+            period_to=period_to,
             opening_balance=opening,
+            opening_date=opening_date if opening is not None else None,
             closing_balance=closing,
+            closing_date=closing_date if closing is not None else None,
             entry_count=self.entry_count,
             entry_sum=self.total,
             skipped_count=self.skipped,

@@ -16,6 +16,7 @@ data but cannot be read is a ParseError naming its physical line.
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Iterator
 from itertools import chain
@@ -31,14 +32,12 @@ from reconciliation.parsers.csv_decoding import (
     read_sample,
 )
 from reconciliation.parsers.csv_headers import (
-    ACCOUNT_LABELS,
-    CLOSING_LABELS,
     DAY_FIRST_HEADERS,
     MAX_COLUMNS,
-    OPENING_LABELS,
     SUMMARY_WORDS,
     assign_columns,
     find_header,
+    header_currency,
     header_has_names,
     mapping_references,
     normalise,
@@ -51,6 +50,7 @@ from reconciliation.parsers.csv_numbers import (
     DecimalSeparator,
     DecimalVote,
 )
+from reconciliation.parsers.csv_preamble import StatedFacts
 from reconciliation.parsers.csv_rows import RowReader
 from reconciliation.parsers.types import (
     CsvMapping,
@@ -69,6 +69,7 @@ SAMPLE_CHARS: Final = 64 * 1024
 DECISION_ROWS: Final = 50_000
 MAX_WARNINGS: Final = 1000
 _QUOTE: Final = '"'
+_IBAN: Final = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 
 
 def read_csv_statement(
@@ -134,7 +135,13 @@ class CsvStatementReader:
         self._check_columns(names, head)
         self.columns = self._columns.describe()
 
-        self._opening_text, self._closing_text, self._account_text = _preamble_facts(preamble)
+        self._stated = StatedFacts()
+        for _, row in preamble:
+            self._stated.read_line(row)
+        # The account the preamble names, known before any row is read (the import routes
+        # the entries by it); an account column's value is only final at the end.
+        compact = "".join((self._stated.account or "").split()).upper()
+        self.account_iban_hint = compact if _IBAN.fullmatch(compact) else None
         self._decide()
 
     # --- set-up --------------------------------------------------------------------------
@@ -384,11 +391,15 @@ class CsvStatementReader:
             header_norm=self._header_norm,
             decimal=self.decimal_separator,
             dates=self._dates,
-            default_currency=self.default_currency,
+            default_currency=(
+                header_currency(self._columns) or self.default_currency
+                if "currency" not in self._columns.single
+                else self.default_currency
+            ),
             invert_sign=bool(self.mapping and self.mapping.invert_sign),
             warn=self.warn,
             sample=[row for _, row in self._buffer[:500]],
-            stated=(self._opening_text, self._closing_text, self._account_text),
+            stated=self._stated,
         )
         read = state.read
         buffered, self._buffer = self._buffer, []
@@ -503,21 +514,3 @@ def _first_wide_row(rows: list[list[str]]) -> list[str]:
 
 def _columns_seen(rows: list[list[str]]) -> str:
     return snippet_list(_first_wide_row(rows), 8) or "none"
-
-
-def _preamble_facts(rows: list[tuple[int, list[str]]]) -> tuple[str | None, str | None, str | None]:
-    """Opening/closing balance text and account id stated in lines above the header."""
-    opening = closing = account = None
-    for _, row in rows:
-        cells = [cell.strip() for cell in row if cell.strip()]
-        if len(cells) < 2:
-            continue
-        label = normalise(cells[0])
-        value = cells[1]
-        if starts_with_any(label, OPENING_LABELS):
-            opening = opening or value
-        elif starts_with_any(label, CLOSING_LABELS):
-            closing = closing or value
-        elif label in ACCOUNT_LABELS:
-            account = account or value
-    return opening, closing, account

@@ -67,7 +67,8 @@ class ParseWarning:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionDetail:
-    """One camt `TxDtls`: a single payment inside a (batch) booking."""
+    """One camt `TxDtls`: a single payment inside a (batch) booking; for a CSV row, the
+    SEPA fields its purpose text tags (see `sepa_text.py`)."""
 
     amount: Decimal | None  # signed like its entry; None when the bank left it out
     currency: str | None
@@ -79,6 +80,14 @@ class TransactionDetail:
     counterparty_name: str | None = None  # the other party: debtor of a credit, creditor of a debit
     counterparty_iban: str | None = None
     charges: Decimal | None = None
+    # camt AmtDtls/InstdAmt: what the payer instructed, before charges (and FX).
+    instructed_amount: Decimal | None = None  # unsigned
+    instructed_currency: str | None = None
+    # SEPA direct-debit fields (camt Refs/MndtId; a CSV's MREF/CRED tags) and the ultimate
+    # debtor/creditor a CSV's ABWA/ABWE names; they identify a relationship, not a payment.
+    mandate_reference: str | None = None
+    creditor_id: str | None = None
+    ultimate_party: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +111,7 @@ class ParsedEntry:
     batch_count: int | None = None  # NbOfTxs of a batch booking
     details: tuple[TransactionDetail, ...] = ()
     charges: Decimal | None = None  # camt entry-level Chrgs total (unsigned), when given
+    account_iban: str | None = None  # camt: the IBAN of the statement the entry is in
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,8 +24,9 @@ Every movement up to T sits in exactly one of these places:
   not a decision, so its item is still bank-only and its GL entry still outstanding);
 - a bank item a person **closed** (with reason, note, who, when): in `B`, not in `G`;
 - a GL entry of the book (opening date..T) that no accepted match clears by T (its bank
-  side dated up to T): **outstanding**, split into deposits in transit (> 0) and
-  unpresented payments (< 0). One cleared only by a later statement is outstanding here.
+  side dated up to T): **outstanding**, split into deposits in transit (>= 0; a zero entry
+  changes no balance and is listed there) and unpresented payments (< 0). One cleared only
+  by a later statement is outstanding here.
 
 So, with every sum signed (+ into the account):
 
@@ -229,7 +230,7 @@ def reconcile(
             text=g.text,
             extra=g.extra,
         )
-        (deposits if g.amount > 0 else payments).append(row)
+        (deposits if g.amount >= 0 else payments).append(row)
     return Reconciliation(
         period_end=period_end,
         bank_closing=bank_closing,

@@ -36,6 +36,7 @@ from reconciliation.choices import (
 )
 from reconciliation.matching.types import Criterion, EntryRow, MatchSettings, Proposal
 from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink, Run, SourceEntry
+from reconciliation.selectors import run_account_ids
 from reconciliation.services.runs import run_audit, run_validate_open
 
 logger = logging.getLogger(__name__)
@@ -63,11 +64,15 @@ def run_match_settings(run: Run) -> MatchSettings:
         "date_window_days": ledger.date_window_days,
         "amount_tolerance_abs": Decimal(ledger.amount_tolerance_abs),
         "amount_tolerance_pct": Decimal(ledger.amount_tolerance_pct),
+        "reference_tolerance_abs": Decimal(ledger.reference_tolerance_abs),
+        "reference_tolerance_pct": Decimal(ledger.reference_tolerance_pct),
+        "reference_window_days": ledger.reference_window_days,
         "auto_accept_threshold": ledger.auto_accept_threshold,
     }
     for name, value in (run.match_settings or {}).items():
         if name in values and value is not None:
-            values[name] = Decimal(str(value)) if name.startswith("amount_") else int(value)
+            decimal = name.endswith(("_abs", "_pct"))
+            values[name] = Decimal(str(value)) if decimal else int(value)
     return MatchSettings(**values)
 
 
@@ -88,6 +93,8 @@ class FreeSourceEntry(NamedTuple):
     description: str
     is_reversal: bool
     details: list[dict[str, Any]] | None
+    bank_transaction_code: str
+    batch_count: int | None
 
 
 class FreeLedgerEntry(NamedTuple):
@@ -127,13 +134,15 @@ def _source_rows(run: Run) -> list[EntryRow]:
                 counterparty_iban=e.counterparty_iban,
                 description=e.description,
                 is_reversal=e.is_reversal,
-                details=_details(e.details),
+                details=_details(e.details, currency=e.currency),
+                booking_text=e.bank_transaction_code,
+                batch_count=e.batch_count,
             )
         )
     return rows
 
 
-def _details(raw: list[dict[str, Any]] | None) -> tuple[Any, ...]:
+def _details(raw: list[dict[str, Any]] | None, *, currency: str) -> tuple[Any, ...]:
     if not raw:
         return ()
     from reconciliation.matching.types import DetailRow
@@ -144,6 +153,11 @@ def _details(raw: list[dict[str, Any]] | None) -> tuple[Any, ...]:
             str(d[k]) for k in ("end_to_end_id", "creditor_reference", "instruction_id") if d.get(k)
         )
         amount = d.get("amount")
+        charges = d.get("charges")
+        instructed = d.get("instructed_amount")
+        # An instructed amount in another currency (a card payment abroad) explains nothing
+        # about the difference to a GL amount in the entry's currency.
+        same_currency = d.get("instructed_currency") in (None, currency)
         out.append(
             DetailRow(
                 amount=Decimal(amount) if amount is not None else None,
@@ -151,25 +165,50 @@ def _details(raw: list[dict[str, Any]] | None) -> tuple[Any, ...]:
                 counterparty_name=d.get("counterparty_name") or "",
                 counterparty_iban=d.get("counterparty_iban") or "",
                 remittance=d.get("remittance") or "",
+                charges=Decimal(charges) if charges is not None else None,
+                instructed_amount=Decimal(instructed)
+                if instructed is not None and same_currency
+                else None,
             )
         )
     return tuple(out)
 
 
-def _ledger_rows(run: Run, *, first: dt.date, last: dt.date, window: int) -> list[EntryRow]:
+def _sources_by_account(
+    run: Run, sources: list[EntryRow], accounts: list[uuid.UUID]
+) -> dict[uuid.UUID, list[EntryRow]]:
+    """The free bank rows of a run over several accounts, by the account their statement
+    went into (an entry without one belongs to the run's own account)."""
+    account_of = dict(
+        SourceEntry.objects.filter(run=run, statement__account__isnull=False).values_list(
+            "id", "statement__account_id"
+        )
+    )
+    out: dict[uuid.UUID, list[EntryRow]] = {}
+    for row in sources:
+        account_id = account_of.get(uuid.UUID(row.id), run.account_id)
+        if account_id in accounts:
+            out.setdefault(account_id, []).append(row)
+    return out
+
+
+def _ledger_rows(
+    run: Run, *, first: dt.date, last: dt.date, window: int, account: uuid.UUID | None = None
+) -> list[EntryRow]:
     """Free GL entries of the run's ledger (and account) near the statement's dates.
 
     The date bound keeps a ledger's years of history out of memory; it is wider than the
-    matching window so value-date candidates are not lost.
+    matching window (business days: 5 of them span 7 calendar days) so value-date
+    candidates are not lost.
     """
-    margin = dt.timedelta(days=window + 7)
+    margin = dt.timedelta(days=window * 7 // 5 + 9)
     qs = LedgerEntry.objects.filter(
         ledger_id=run.ledger_id, booking_date__gte=first - margin, booking_date__lte=last + margin
     ).exclude(
         Exists(MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True))
     )
-    if run.account_id:
-        qs = qs.filter(account_id=run.account_id)
+    if account is not None or run.account_id:
+        qs = qs.filter(account_id=account or run.account_id)
     rows = []
     for e in stream_rows(qs, FreeLedgerEntry, as_text=("id",)):
         rows.append(
@@ -374,18 +413,36 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchRe
             first=Min("booking_date"), last=Max("booking_date")
         )
         match_settings = run_match_settings(run)
-        ledger_rows = _ledger_rows(
-            run, first=span["first"], last=span["last"], window=match_settings.date_window_days
-        )
-        result = engine_match(
-            source=sources,
-            ledger=ledger_rows,
-            settings=match_settings,
-            forbidden_pairs=_forbidden_pairs(run),
-        )
+        reach = max(match_settings.date_window_days, match_settings.reference_window_days)
+        forbidden = _forbidden_pairs(run)
+        accounts = run_account_ids(run=run)
+        if len(accounts) <= 1:
+            ledger_rows = _ledger_rows(run, first=span["first"], last=span["last"], window=reach)
+            proposals = engine_match(
+                source=sources,
+                ledger=ledger_rows,
+                settings=match_settings,
+                forbidden_pairs=forbidden,
+            ).proposals
+        else:
+            # Statements of several accounts: each account's entries against its own GL
+            # entries (a transfer between two accounts is no match).
+            ledger_rows, proposals = [], ()
+            parts = _sources_by_account(run, sources, accounts)
+            for account_id in accounts:
+                part_ledger = _ledger_rows(
+                    run, first=span["first"], last=span["last"], window=reach, account=account_id
+                )
+                ledger_rows.extend(part_ledger)
+                proposals += engine_match(
+                    source=parts.get(account_id, []),
+                    ledger=part_ledger,
+                    settings=match_settings,
+                    forbidden_pairs=forbidden,
+                ).proposals
         suggested, accepted, accepted_sources, accepted_ledgers = _persist(
             run=run,
-            proposals=result.proposals,
+            proposals=proposals,
             sources={r.id: r for r in sources},
             ledgers={r.id: r for r in ledger_rows},
         )
@@ -546,7 +603,9 @@ def source_entry_as_row(entry: SourceEntry) -> EntryRow:
         counterparty_iban=entry.counterparty_iban,
         description=entry.description,
         is_reversal=entry.is_reversal,
-        details=_details(entry.details),
+        details=_details(entry.details, currency=entry.currency),
+        booking_text=entry.bank_transaction_code,
+        batch_count=entry.batch_count,
     )
 
 

@@ -372,7 +372,7 @@ def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) 
     """What the matching state says: unmatched on either side, matches with differences.
 
     With `touched`, only the findings of those entries and matches (see `Touched`)."""
-    from django.db.models import Exists, Max, Min, OuterRef
+    from django.db.models import Exists, OuterRef
 
     from ledgers.models import LedgerEntry
     from reconciliation.choices import MatchStatus, SourceEntryMatchStatus
@@ -423,23 +423,19 @@ def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) 
                 "duplicate booking?",
             )
         )
-    # GL entries in the statement period that the bank does not show.
-    period = run.source_files.filter(statements__isnull=False).aggregate(
-        first=Min("statements__period_from"), last=Max("statements__period_to")
-    )
-    span = SourceEntry.objects.filter(run=run).aggregate(
-        first=Min("booking_date"), last=Max("booking_date")
-    )
-    first = period["first"] or span["first"]
-    last = period["last"] or span["last"]
-    if first and last and (touched is None or touched.ledger_entry_ids):
+    # GL entries in the statement period that the bank does not show: per account the
+    # run's statements went into (services/imports.py, "Accounts"), each over the period
+    # of that account's statements.
+    for account_id, first, last in _statement_scopes(run):
+        if not (first and last and (touched is None or touched.ledger_entry_ids)):
+            continue
         gl = LedgerEntry.objects.filter(
             ledger_id=run.ledger_id, booking_date__gte=first, booking_date__lte=last
         ).exclude(
             Exists(MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True))
         )
-        if run.account_id:
-            gl = gl.filter(account_id=run.account_id)
+        if account_id is not None:
+            gl = gl.filter(account_id=account_id)
         if touched is not None:
             gl = gl.filter(pk__in=touched.ledger_entry_ids)
         for g_id, amount, cur, day, ext in gl.values_list(
@@ -482,6 +478,76 @@ def match_findings(run: Run, *, today: dt.date, touched: Touched | None = None) 
     return findings
 
 
+def _statement_scopes(run: Run) -> list[tuple[Any, dt.date | None, dt.date | None]]:
+    """(account id or None, first day, last day) of the GL entries a run's statements
+    cover: its statements' periods (else its entries' booking dates), one scope per
+    account for a run whose statements went into several accounts."""
+    from django.db.models import Max, Min
+
+    from reconciliation.models import SourceEntry
+    from reconciliation.selectors import run_account_ids
+
+    accounts = run_account_ids(run=run)
+    if len(accounts) <= 1:
+        period = run.source_files.filter(statements__isnull=False).aggregate(
+            first=Min("statements__period_from"), last=Max("statements__period_to")
+        )
+        span = SourceEntry.objects.filter(run=run).aggregate(
+            first=Min("booking_date"), last=Max("booking_date")
+        )
+        return [(run.account_id, period["first"] or span["first"], period["last"] or span["last"])]
+    periods = {
+        row["account"]: row
+        for row in Statement.objects.filter(source_file__run=run)
+        .values("account")
+        .annotate(
+            first=Min("period_from"),
+            last=Max("period_to"),
+            first_entry=Min("entries__booking_date"),
+            last_entry=Max("entries__booking_date"),
+        )
+    }
+    scopes = []
+    for account_id in accounts:
+        row = periods.get(account_id)
+        if row is not None:
+            scopes.append(
+                (
+                    account_id,
+                    row["first"] or row["first_entry"],
+                    row["last"] or row["last_entry"],
+                )
+            )
+    return scopes
+
+
+# `matching.scoring.business_day` in SQL: weekdays counted from Monday 0001-01-01, a
+# Saturday or Sunday numbered as the Monday after it (the matcher's windows are business
+# days, so a match within its window is no date_mismatch across a weekend).
+_BUSINESS_DAY = (
+    "((({day}) - date '0001-01-01') / 7 * 5 + least(mod(({day}) - date '0001-01-01', 7), 5))"
+)
+
+
+_GAP = (
+    f"min(abs({_BUSINESS_DAY.format(day='s.booking_date')}"
+    f" - {_BUSINESS_DAY.format(day='g.booking_date')}))"
+)
+# The matches that mix currencies (all equal <=> the smallest equals the largest) or
+# whose closest bank/GL dates lie further apart than the window, in business days.
+_FLAGGED_MATCHES = f"""
+    SELECT s.match_id,
+           {_GAP} AS gap,
+           least(min(s.currency), min(g.currency))
+               <> greatest(max(s.currency), max(g.currency)) AS mixed
+    FROM s JOIN g ON g.match_id = s.match_id
+    GROUP BY s.match_id
+    HAVING {_GAP} > %(window)s
+        OR least(min(s.currency), min(g.currency))
+           <> greatest(max(s.currency), max(g.currency))
+    """  # noqa: S608 -- no values in it: they are parameters
+
+
 def _cross_checks(
     *, run: Run, findings: list[Finding], window: int, match_ids: frozenset[Any] | None
 ) -> None:
@@ -490,8 +556,7 @@ def _cross_checks(
 
     Fetching every live link of a million-match run to compare its sides in Python moved
     two million rows for a handful of findings. Here the database answers only the
-    matches that mix currencies (all currencies equal <=> the smallest equals the
-    largest) or whose closest bank/GL dates are further apart than the window.
+    matches that mix currencies or whose dates lie too far apart (`_FLAGGED_MATCHES`).
     """
     from ledgers.models import LedgerEntry
     from reconciliation.choices import MatchStatus
@@ -519,21 +584,7 @@ def _cross_checks(
         "only": list(match_ids or ()),
     }
     with connection.cursor() as cursor:
-        cursor.execute(
-            sides  # noqa: S608 -- see `sides`
-            + """
-            SELECT s.match_id,
-                   min(abs(s.booking_date - g.booking_date)) AS gap,
-                   least(min(s.currency), min(g.currency))
-                       <> greatest(max(s.currency), max(g.currency)) AS mixed
-            FROM s JOIN g ON g.match_id = s.match_id
-            GROUP BY s.match_id
-            HAVING min(abs(s.booking_date - g.booking_date)) > %(window)s
-                OR least(min(s.currency), min(g.currency))
-                   <> greatest(max(s.currency), max(g.currency))
-            """,
-            params,
-        )
+        cursor.execute(sides + _FLAGGED_MATCHES, params)
         flagged = cursor.fetchall()
         mixed_ids = [match_id for match_id, _, mixed in flagged if mixed]
         currencies: dict[object, list[str]] = {}
@@ -571,7 +622,8 @@ def _cross_checks(
                     currency="",
                     match_id=match_id,
                     severity=DiscrepancySeverity.INFO,
-                    message=f"Bank and ledger dates are {gap} days apart (window {window} days).",
+                    message=f"Bank and ledger dates are {gap} business days apart (window "
+                    f"{window}).",
                 )
             )
 

@@ -8,6 +8,16 @@ transaction of its own after the import's rollback, so the client always gets an
 
 Entries stream from the parser straight into the database through binary COPY, so
 memory stays flat however long the statement is.
+
+Accounts. A run bound to an account takes statements of that account, and, in a file
+with statements of several accounts (one camt.053 per company, several IBANs), each
+statement of another account *of the same ledger* goes into that account: its entries
+carry that account's key, the statement records the account (the upload answer and the
+file's statement metadata show it per statement), and the run's matching, GL lists and
+missing_in_statement checks then cover every account its statements are in
+(`selectors.run_account_ids`). A statement of an IBAN the ledger has no account for fails
+the file with 422 `account_mismatch` naming those IBANs. A run without an account imports
+every statement ledger-wide, as before.
 Overlapping statements: an entry already imported for the same account (by the bank's
 own reference, else by a fingerprint with an occurrence number) is skipped and counted;
 two genuinely identical rows of one file get occurrence 1 and 2 and are both kept.
@@ -20,8 +30,8 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -37,6 +47,7 @@ from django.utils import timezone
 from ledgers import safejson
 from ledgers.exceptions import Conflict, Invalid, TooLarge, Unprocessable, UnsupportedFormat
 from ledgers.ids import new_id, raw_id_stream
+from ledgers.models import Account
 from reconciliation.bulk import column_types, copy_rows
 from reconciliation.choices import (
     RunMode,
@@ -63,12 +74,24 @@ MAX_DESCRIPTION = 4000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StatementImport:
+    """What one statement of a file became: for the upload's answer."""
+
+    index: int
+    statement_id: str
+    account_iban: str | None
+    account_id: uuid.UUID | None
+    imported: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImportResult:
     source_file: SourceFile
     imported: int
     skipped_duplicates: int
     skipped: int
     warnings: list[dict[str, Any]]
+    statements: list[StatementImport] = field(default_factory=list)
 
 
 def file_sha256(stream: IO[bytes]) -> str:
@@ -195,7 +218,50 @@ def _reader(
 def _account_key(run: Run) -> str:
     if run.account_id is None:
         return ""
-    return run.account.iban or f"account:{run.account.code}"
+    return _key_of(run.account)
+
+
+def _key_of(account: Account) -> str:
+    return account.iban or f"account:{account.code}"
+
+
+def _compact_iban(iban: str) -> str:
+    return iban.replace(" ", "").upper()
+
+
+class _AccountRouter:
+    """Which account each statement of a file goes into (see the module docstring)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.run_key = _account_key(run)
+        self.bound = bool(run.account_id and run.account.iban)
+        self.by_iban: dict[str, Account] = {}
+        if self.bound:
+            self.by_iban = {
+                a.iban: a for a in Account.objects.filter(ledger_id=run.ledger_id).exclude(iban="")
+            }
+        self.unknown: list[str] = []  # IBANs the ledger has no account for, in file order
+
+    def account(self, iban: str | None) -> Account | None:
+        """The account of a statement naming `iban` (None: unknown to the ledger)."""
+        if not self.bound or not iban:
+            return self.run.account if self.run.account_id else None
+        compact = _compact_iban(iban)
+        found = self.by_iban.get(compact)
+        if found is None and compact not in self.unknown:
+            self.unknown.append(compact)
+        return found
+
+    def key(self, iban: str | None) -> str | None:
+        """The entries' account key for a statement naming `iban`; None when unknown."""
+        if not self.bound or not iban:
+            return self.run_key
+        account = self.account(iban)
+        return None if account is None else _key_of(account)
+
+    def candidate_keys(self) -> list[str]:
+        return sorted({self.run_key, *(_key_of(a) for a in self.by_iban.values())})
 
 
 def _error_json(exc: ParseError) -> dict[str, Any]:
@@ -410,15 +476,17 @@ def _import(
         )
         stream.seek(0)
         reader = _reader(stream, file_format=file_format, run=run, mapping=mapping)
+        router = _AccountRouter(run)
         writer = _EntryWriter(
             run=run,
             source_file=source_file,
-            account_key=_account_key(run),
+            router=router,
+            account_hint=getattr(reader, "account_iban_hint", None),
             dedupe=not allow_duplicate,
         )
         writer.write(reader.entries())
         statements = _save_statements(
-            run=run, source_file=source_file, reader=reader, statement_ids=writer.statement_ids
+            run=run, source_file=source_file, reader=reader, writer=writer, router=router
         )
         warnings = [
             {"code": w.code, "detail": w.message, **({"line": w.line} if w.line else {})}
@@ -459,6 +527,16 @@ def _import(
         skipped_duplicates=writer.skipped_duplicates,
         skipped=skipped,
         warnings=warnings,
+        statements=[
+            StatementImport(
+                index=st.index,
+                statement_id=st.statement_id,
+                account_iban=info.account_iban,
+                account_id=st.account_id,
+                imported=writer.imported_by_statement.get(st.index, 0),
+            )
+            for st, info in zip(statements, reader.statements, strict=True)
+        ],
     )
 
 
@@ -488,31 +566,34 @@ def _save_statements(
     run: Run,
     source_file: SourceFile,
     reader: StatementReader,
-    statement_ids: dict[int, uuid.UUID],
+    writer: _EntryWriter,
+    router: _AccountRouter,
 ) -> list[Statement]:
     rows = []
     for info in reader.statements:
-        account_key = info.account_iban or info.account_other_id or _account_key(run)
-        if (
-            run.account_id
-            and run.account.iban
-            and info.account_iban
-            and (info.account_iban.replace(" ", "").upper() != run.account.iban)
-        ):
-            raise ParseError(
-                f"The statement is for account {info.account_iban[:4]}…{info.account_iban[-4:]}, "
-                "not the run's account.",
-                code="account_mismatch",
-                element=f"Stmt[{info.index + 1}]/Acct",
-            )
+        account = router.account(info.account_iban)
+        if router.bound and info.account_iban and account is None:
+            continue  # reported below, with every other IBAN the ledger does not know
+        if router.bound and info.account_iban and account is not None:
+            account_key = _key_of(account)
+            written = writer.key_of_statement.get(info.index)
+            if written is not None and written != account_key:
+                # The statement named its account only after some of its entries (its Acct
+                # out of schema order): those entries get the account's key now.
+                SourceEntry.objects.filter(
+                    source_file=source_file, statement_id=writer.statement_ids[info.index]
+                ).update(account_key=account_key)
+        else:
+            account_key = info.account_iban or info.account_other_id or _account_key(run)
         rows.append(
             Statement(
-                id=statement_ids.get(info.index) or new_id(),
+                id=writer.statement_ids.get(info.index) or new_id(),
                 source_file=source_file,
                 ledger_id=run.ledger_id,
                 index=info.index,
                 statement_id=(info.statement_id or "")[:128],
                 account_key=account_key[:64],
+                account=account,
                 currency=info.currency or "",
                 electronic_sequence=info.electronic_sequence,
                 legal_sequence=info.legal_sequence,
@@ -525,6 +606,15 @@ def _save_statements(
                 entry_count=info.entry_count,
                 entry_sum=info.entry_sum,
             )
+        )
+    if router.unknown:
+        named = ", ".join(router.unknown)
+        raise ParseError(
+            f"The file has statements for {named}, which "
+            f"{'is not an account' if len(router.unknown) == 1 else 'are not accounts'} of "
+            "this ledger; add the account (with its IBAN) or upload into a run of the right "
+            "ledger.",
+            code="account_mismatch",
         )
     Statement.objects.bulk_create(rows)
     return rows
@@ -592,29 +682,46 @@ class _EntryWriter:
     row).
     """
 
-    def __init__(self, *, run: Run, source_file: SourceFile, account_key: str, dedupe: bool):
+    def __init__(
+        self,
+        *,
+        run: Run,
+        source_file: SourceFile,
+        router: _AccountRouter,
+        account_hint: str | None,
+        dedupe: bool,
+    ):
         self.run = run
         self.source_file = source_file
-        self.account_key = account_key
+        self.router = router
+        self.account_hint = account_hint  # a CSV's own account, for its only statement
         self.statement_ids: dict[int, uuid.UUID] = {}
+        self.key_of_statement: dict[int, str | None] = {}
+        self.imported_by_statement: dict[int, int] = defaultdict(int)
+        self._index_of: dict[bytes, int] = {}
         self.occurrences: dict[bytes, int] = defaultdict(int)
         self.imported = 0
         self.skipped_duplicates = 0
-        # First import for this account: nothing to collide with, skip the lookups entirely.
-        self.dedupe = dedupe and (
-            SourceEntry.objects.filter(ledger_id=run.ledger_id, account_key=account_key)
-            .exclude(source_file=source_file)
-            .exists()
-        )
+        # The accounts whose entries an earlier import may hold; none (the account's first
+        # import) means nothing to collide with, so the lookups are skipped entirely.
+        self.dedupe_keys: frozenset[str] = frozenset()
+        if dedupe:
+            self.dedupe_keys = frozenset(
+                key
+                for key in router.candidate_keys()
+                if SourceEntry.objects.filter(ledger_id=run.ledger_id, account_key=key)
+                .exclude(source_file=source_file)
+                .exists()
+            )
         self._ids = raw_id_stream()
         self._constants = (run.pk.bytes, source_file.pk.bytes)
         self._ledger = run.ledger_id.bytes
-        self._statement: tuple[int, bytes] = (-1, b"")
+        self._statement: tuple[int, bytes, str | None] = (-1, b"", None)
 
     def write(self, entries: Iterable[ParsedEntry]) -> None:
-        rows = map(self._row, entries)
-        if not self.dedupe:
-            self.imported += source_entry_copy(rows)
+        rows = filter(None, map(self._row, entries))
+        if not self.dedupe_keys:
+            self.imported += source_entry_copy(map(self._counted, rows))
             return
         batch: list[SourceEntryRow] = []
         for row in rows:
@@ -625,17 +732,28 @@ class _EntryWriter:
         if batch:
             self._flush(batch)
 
-    def _statement_id(self, index: int) -> bytes:
+    def _counted(self, row: SourceEntryRow) -> SourceEntryRow:
+        self.imported_by_statement[self._index_of[row.statement_id]] += 1  # type: ignore[index]
+        return row
+
+    def _statement_id(self, entry: ParsedEntry) -> tuple[bytes, str | None]:
+        index = entry.statement_index
         statement_id = self.statement_ids.get(index)
         if statement_id is None:
             statement_id = self.statement_ids[index] = new_id()
-        self._statement = (index, statement_id.bytes)
-        return self._statement[1]
+            self._index_of[statement_id.bytes] = index
+        key = self.router.key(entry.account_iban or self.account_hint)
+        if index not in self.key_of_statement:
+            self.key_of_statement[index] = key
+        self._statement = (index, statement_id.bytes, key)
+        return self._statement[1], key
 
-    def _row(self, entry: ParsedEntry) -> SourceEntryRow:
-        index, statement_id = self._statement
+    def _row(self, entry: ParsedEntry) -> SourceEntryRow | None:
+        index, statement_id, account_key = self._statement
         if index != entry.statement_index:
-            statement_id = self._statement_id(entry.statement_index)
+            statement_id, account_key = self._statement_id(entry)
+        if account_key is None:
+            return None  # an account the ledger does not know: the import fails at the end
         description = (entry.description or "")[:MAX_DESCRIPTION]
         reference = (
             entry.end_to_end_id
@@ -647,7 +765,7 @@ class _EntryWriter:
         base = hashlib.blake2b(
             "\x1f".join(
                 (
-                    self.account_key,
+                    account_key,
                     entry.booking_date.isoformat(),
                     format(entry.amount.normalize(), "f"),
                     entry.currency,
@@ -683,19 +801,19 @@ class _EntryWriter:
             (entry.bank_transaction_code or "")[:64],
             entry.is_reversal,
             entry.batch_count,
-            _details_json(entry.details) if entry.details else "[]",
-            self.account_key,
+            _details_json(entry.details, charges=entry.charges) if entry.details else "[]",
+            account_key,
             f"{base.hex()}:{occurrence}",
             SourceEntryMatchStatus.UNMATCHED.value,
             "",
             "",
         )
 
-    def _existing(self, batch: list[SourceEntryRow]) -> tuple[set[str], set[str]]:
+    def _existing(self, batch: list[SourceEntryRow], key: str) -> tuple[set[str], set[str]]:
         refs = {row.bank_reference for row in batch if row.bank_reference}
         fingerprints = {row.fingerprint for row in batch}
         found = (
-            SourceEntry.objects.filter(ledger_id=self.run.ledger_id, account_key=self.account_key)
+            SourceEntry.objects.filter(ledger_id=self.run.ledger_id, account_key=key)
             .filter(Q(bank_reference__in=refs) | Q(fingerprint__in=fingerprints))
             .exclude(source_file=self.source_file)
             .values_list("bank_reference", "fingerprint")
@@ -708,26 +826,39 @@ class _EntryWriter:
         return known_refs, known_fps
 
     def _flush(self, batch: list[SourceEntryRow]) -> None:
-        known_refs, known_fps = self._existing(batch)
-        # The bank's own reference decides when there is one; else the fingerprint.
-        keep = [
-            row
-            for row in batch
-            if not (
-                row.bank_reference in known_refs
-                if row.bank_reference
-                else row.fingerprint in known_fps
+        by_key: dict[str, list[SourceEntryRow]] = defaultdict(list)
+        for row in batch:
+            by_key[row.account_key].append(row)
+        keep: list[SourceEntryRow] = []
+        for key, rows in by_key.items():
+            if key not in self.dedupe_keys:
+                keep.extend(rows)
+                continue
+            known_refs, known_fps = self._existing(rows, key)
+            # The bank's own reference decides when there is one; else the fingerprint.
+            keep.extend(
+                row
+                for row in rows
+                if not (
+                    row.bank_reference in known_refs
+                    if row.bank_reference
+                    else row.fingerprint in known_fps
+                )
             )
-        ]
         self.skipped_duplicates += len(batch) - len(keep)
         if keep:
-            self.imported += source_entry_copy(keep)
+            self.imported += source_entry_copy(map(self._counted, keep))
 
 
 _DETAIL_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _details_json(details: Iterable[Any]) -> str:
+def _details_json(details: Sequence[Any], *, charges: Decimal | None = None) -> str:
+    """The details as JSON. The charges a bank reports on an entry of one payment are
+    that payment's (the matcher explains a fee difference with them): a sole detail
+    without charges of its own carries the entry's."""
+    if charges is not None and len(details) == 1 and details[0].charges is None:
+        details = [replace(details[0], charges=charges)]
     out = []
     for detail in details:
         names = _DETAIL_FIELDS.get(type(detail))

@@ -45,6 +45,7 @@ from reconciliation.models import (
     Run,
     SourceEntry,
 )
+from reconciliation.selectors import run_account_ids
 from reconciliation.services.discrepancies import discrepancies_refresh
 from reconciliation.services.entries import (
     ledger_entries_refresh_status,
@@ -88,8 +89,14 @@ def match_create_manual(
         raise Invalid("Every statement entry must belong to this run.", attr="source_entry_ids")
     if len(ledgers) != len(ledger_ids) or any(g.ledger_id != run.ledger_id for g in ledgers):
         raise Invalid("Every GL entry must belong to the run's ledger.", attr="ledger_entry_ids")
-    if run.account_id and any(g.account_id not in (None, run.account_id) for g in ledgers):
-        raise Invalid("Every GL entry must belong to the run's account.", attr="ledger_entry_ids")
+    if run.account_id and any(g.account_id is not None for g in ledgers):
+        covered = set(run_account_ids(run=run))
+        if any(g.account_id not in (None, *covered) for g in ledgers):
+            raise Invalid(
+                "Every GL entry must belong to the run's account (or to an account its "
+                "statements were imported into).",
+                attr="ledger_entry_ids",
+            )
     closed = [str(s.pk) for s in sources if s.match_status == SourceEntryMatchStatus.CLOSED]
     if closed:
         raise Conflict(

@@ -74,3 +74,23 @@ def test_benchmark_all_prints_one_line_per_scenario_and_cleans_up(benchmark_line
     for endpoint in listing["endpoints"].values():
         assert endpoint["first_page_queries"] == endpoint["deep_page_queries"] > 0
     assert not Organization.objects.filter(name=BENCH_ORGANIZATION).exists()
+
+
+@pytest.mark.slow
+def test_benchmark_truth_prints_one_line_per_mix_and_cleans_up():
+    from benchmarks.data import BENCH_ORGANIZATION
+    from ledgers.models import Organization
+
+    out = StringIO()
+    call_command("benchmark", scenario="truth", rows=200, seed=7, stdout=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    mixes = {(m["format"], m["collisions"], m["tolerance"]) for m in (x["mix"] for x in lines)}
+    assert len(lines) == len(mixes) == 12
+    for line in lines:
+        _check_common(line)
+        assert line["scenario"] == "truth"
+        assert line["rows"] == 200
+        assert line["units"] > 0
+        assert 0 <= line["automation"] <= line["recall"] <= 1
+        assert line["fee_suggested_right"] <= line["fee_cases"]
+    assert not Organization.objects.filter(name=BENCH_ORGANIZATION).exists()

@@ -28,8 +28,8 @@ class Command(BaseCommand):
             "--rows",
             type=int,
             default=None,
-            help="entries per scenario (default: 1,000,000; matching 100,000; "
-            "`all` runs the DESIGN.md sizes)",
+            help="entries per scenario (default: 1,000,000; matching 100,000; truth: "
+            "2,000 cases a month; `all` runs the DESIGN.md sizes)",
         )
         parser.add_argument("--skew", action="store_true", help="skewed amounts for `match`")
         parser.add_argument("--seed", type=int, default=8)

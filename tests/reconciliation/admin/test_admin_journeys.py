@@ -9,7 +9,6 @@ approve by a second person, after which every write is refused.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 from decimal import Decimal
 
@@ -18,15 +17,10 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from ledgers.models import AuditEvent, LedgerEntry
-from reconciliation.models import Discrepancy, Match, Run, SourceEntry
+from reconciliation.models import Discrepancy, Match, Run
 from tests.browser import ARTIFACTS, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SPLIT_CSV = b"""Booking date,Amount,Reference,Description,Counterparty
-2026-11-10,100.00,,Teilzahlung 1/2 Rechnung 7001,Omega GmbH
-2026-11-13,50.00,,Teilzahlung 2/2 Rechnung 7001,Omega GmbH
-"""
 
 
 def _item_page(live_server, item) -> str:
@@ -62,35 +56,9 @@ def test_manual_match_one_to_one_from_the_item_page(browser, live_server, world,
     page.context.close()
 
 
-def test_manual_match_two_instalments_with_one_invoice(browser, live_server, world, alice):
-    from ledgers.services import LedgerEntryInput, ledger_entries_create
-    from reconciliation.services.imports import source_file_upload
-
-    run = world["run"]
-    (invoice,) = ledger_entries_create(
-        ledger=run.ledger,
-        items=[
-            LedgerEntryInput(
-                external_id="GL-7001",
-                amount=Decimal("150.00"),
-                currency="EUR",
-                booking_date=dt.date(2026, 11, 10),
-                reference="RE-7001",
-                counterparty="Omega GmbH",
-            )
-        ],
-        actor=alice,
-    ).entries
-    source_file_upload(
-        run=run,
-        stream=io.BytesIO(SPLIT_CSV),
-        filename="split.csv",
-        size=len(SPLIT_CSV),
-        actor=alice,
-    )
-    first, second = SourceEntry.objects.filter(run=run, counterparty_name="Omega GmbH").order_by(
-        "booking_date"
-    )
+def test_manual_match_two_instalments_with_one_invoice(browser, live_server, split):
+    invoice = split["gl"]
+    first, second = sorted(split["items"], key=lambda item: item.booking_date)
     page = login(browser, live_server, "rita")
     page.goto(_item_page(live_server, first))
     page.click("#match-with-gl")

@@ -3,8 +3,6 @@ test_admin_browser.py): what it lists, what it refuses, and the match it makes."
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 from decimal import Decimal
 
 import pytest
@@ -13,50 +11,13 @@ from django.urls import reverse
 
 from ledgers.models import AuditEvent
 from reconciliation.admin.manual import manual_match_url
-from reconciliation.models import Match, SourceEntry
+from reconciliation.models import Match
 
 pytestmark = pytest.mark.django_db
-
-SPLIT_CSV = b"""Booking date,Amount,Reference,Description,Counterparty
-2026-11-10,100.00,,Teilzahlung 1/2 Rechnung 7001,Omega GmbH
-2026-11-13,50.00,,Teilzahlung 2/2 Rechnung 7001,Omega GmbH
-"""
 
 
 def _messages(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-@pytest.fixture
-def split(world, alice):
-    """Two instalments at the bank (100 + 50) for one GL invoice of 150."""
-    from ledgers.services import LedgerEntryInput, ledger_entries_create
-    from reconciliation.services.imports import source_file_upload
-
-    run = world["run"]
-    (gl,) = ledger_entries_create(
-        ledger=run.ledger,
-        items=[
-            LedgerEntryInput(
-                external_id="GL-7001",
-                amount=Decimal("150.00"),
-                currency="EUR",
-                booking_date=dt.date(2026, 11, 10),
-                reference="RE-7001",
-                counterparty="Omega GmbH",
-            )
-        ],
-        actor=alice,
-    ).entries
-    source_file_upload(
-        run=run,
-        stream=io.BytesIO(SPLIT_CSV),
-        filename="split.csv",
-        size=len(SPLIT_CSV),
-        actor=alice,
-    )
-    items = list(SourceEntry.objects.filter(run=run, counterparty_name="Omega GmbH"))
-    return {"gl": gl, "items": items}
 
 
 def test_the_workbench_opens_with_the_item_ticked_and_gl_near_it(client_for, world):

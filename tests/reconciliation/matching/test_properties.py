@@ -1,8 +1,9 @@
 """Properties of the matching engine, checked with hypothesis (no database).
 
 The differential test compares the engine's 1:1 assignment with a brute-force optimum
-over every valid assignment of small inputs (groups disabled, no reversals); the others
-hold for the full engine on inputs with batches, reversals and rejected pairs.
+(of the assignment's weights, scores above a baseline) over every valid assignment of
+small inputs (groups disabled, no flagged reversals); the others hold for the full engine
+on inputs with batches, reversals and rejected pairs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciliation.matching.assignment import BASELINE
 from reconciliation.matching.engine import match
 from reconciliation.matching.groups import _enumerate, _search
 from reconciliation.matching.scoring import score_rows
@@ -82,13 +84,14 @@ def brute_force_total(
     config: MatchSettings,
     forbidden: frozenset[tuple[str, str]],
 ) -> int:
-    """Best total score over every assignment of candidate pairs (DP over ledger subsets)."""
+    """Best total weight (`assignment.BASELINE`) over every assignment of candidate pairs
+    (DP over ledger subsets)."""
     weight: dict[tuple[int, int], int] = {}
     for i, s in enumerate(source):
         for j, lg in enumerate(ledger):
             scored = score_rows(s, lg, config)
             if scored is not None and (s.id, lg.id) not in forbidden:
-                weight[(i, j)] = scored.score
+                weight[(i, j)] = max(scored.score - BASELINE, 1)
 
     @cache
     def best(i: int, used: int) -> int:
@@ -125,12 +128,17 @@ def test_one_to_one_total_equals_the_brute_force_optimum(data: st.DataObject) ->
     by_id = {r.id: r for r in source + ledger}
     total = 0
     for p in result.proposals:
+        if p.shape == "reversal":
+            # Two bank rows of opposite amounts sharing a reference that the 1:1 pass left
+            # free pair as a reversal afterwards; they take nothing from the 1:1 optimum.
+            assert not p.ledger_ids
+            continue
         assert p.shape == "one_to_one"
         scored = score_rows(by_id[p.source_ids[0]], by_id[p.ledger_ids[0]], config)
         assert scored is not None  # every proposal is a candidate...
         assert scored.score == p.score  # ...with the score the row-level scorer gives
         assert (p.source_ids[0], p.ledger_ids[0]) not in forbidden
-        total += p.score
+        total += max(p.score - BASELINE, 1)
     assert total == brute_force_total(sorted(source, key=lambda r: r.id), ledger, config, forbidden)
     check_invariants(result, source, ledger, config, forbidden)
 

@@ -932,7 +932,7 @@ def expected_detail(detail: Detail, entry: Entry) -> TransactionDetail:
     )
 
 
-def expected_entry(entry: Entry, line: int) -> ParsedEntry:
+def expected_entry(entry: Entry, line: int, *, iban: str | None = OWN_IBAN) -> ParsedEntry:
     wanted = tuple(expected_detail(detail, entry) for detail in entry.details)
     only = wanted[0] if len(wanted) == 1 else None
     remittances = " / ".join(d.remittance for d in wanted if d.remittance)
@@ -959,6 +959,7 @@ def expected_entry(entry: Entry, line: int) -> ParsedEntry:
         batch_count=entry.batch_count,
         details=wanted,
         charges=sum(entry.charges, Decimal(0)) if entry.charges else None,
+        account_iban=iban,
     )
 
 

@@ -70,7 +70,7 @@ def test_a_manual_one_to_one_match_scores_100_and_explains_itself(world, alice):
         "criterion": "date",
         "points": 0,
         "max_points": 15,
-        "detail": "outside the window: 19 days apart",
+        "detail": "outside the window: 13 business days apart",  # 19 calendar days
     }
     assert criteria["counterparty"]["points"] > 0  # "Gamma Ltd" on both sides
     assert set(criteria) == {
@@ -96,7 +96,7 @@ def test_a_manual_many_to_one_match_also_scores_100(world, alice_ledger, alice):
     assert (match.shape, match.score) == ("many_to_one", 100)
     criteria = {c["criterion"]: c for c in match.explanation}
     assert criteria["amount"]["detail"] == "exact"  # 77.00 + 42.00
-    assert criteria["date"]["detail"] == "1 day apart"
+    assert criteria["date"]["detail"] == "1 business day apart"
     assert set(criteria) == {"manual", "amount", "date", "currency"}
 
 
@@ -114,7 +114,8 @@ def test_a_manual_match_beyond_the_tolerance_says_so(world, alice_ledger, alice)
 
 
 def test_the_date_mismatch_window_is_the_runs_own(alice_ledger, alice):
-    """A run that widens the window to 30 days has no date_mismatch at 19 days."""
+    """A run that widens the window to 30 days has no date_mismatch at 19 days (13
+    business days)."""
     [entry] = gl(alice_ledger, alice, ("GL-X", "77.00", "EUR", "2026-11-25"))
     run = run_create(ledger=alice_ledger, actor=alice, match_settings={"date_window_days": 30})
     data = b"Date,Amount,Description\n2026-11-06,77.00,Transfer\n"
@@ -127,7 +128,7 @@ def test_the_date_mismatch_window_is_the_runs_own(alice_ledger, alice):
     )
     assert not Discrepancy.objects.filter(match=match, kind="date_mismatch").exists()
     date = next(c for c in match.explanation if c["criterion"] == "date")
-    assert date["detail"] == "19 days apart"
+    assert date["detail"] == "13 business days apart"
 
 
 MARCH_2024 = b"""Booking date,Amount,Description

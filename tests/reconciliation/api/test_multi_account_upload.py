@@ -1,0 +1,151 @@
+"""A camt.053 file with statements of several accounts, uploaded into a run bound to one
+(issue #15, item 6): each statement goes into its own account of the ledger; an IBAN the
+ledger does not know is 422 `account_mismatch` naming it."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from benchmarks.truth_month import iban
+from ledgers.services import LedgerEntryInput, account_create, ledger_entries_create
+from reconciliation.models import Match, SourceEntry, SourceFile, Statement
+from reconciliation.services.auto_match import run_auto_match
+from reconciliation.services.runs import run_create
+from tests.reconciliation.parsers.camt_builder import Detail, Entry, camt053_bytes
+from tests.reconciliation.parsers.camt_builder import Statement as CamtStatement
+
+pytestmark = pytest.mark.django_db
+RUNS = "/v1/ledgers/reconciliation/runs"
+MAIN = "DE89370400440532013000"  # alice_account
+SAVINGS = iban("10010010", 1234567890)
+STRANGER = iban("20020020", 9876543210)
+DAY = date(2024, 3, 4)
+
+
+def _payment(amount: str, reference: str) -> Entry:
+    return Entry(
+        amount=Decimal(amount),
+        credit=True,
+        booking_date=DAY,
+        details=(Detail(end_to_end_id=reference, counterparty_name="ACME GmbH"),),
+    )
+
+
+def _file(*ibans: str) -> bytes:
+    statements = [
+        CamtStatement(
+            statement_id=f"S-{n}",
+            iban=account_iban,
+            entries=[_payment("100.00", f"E2E-ACCOUNT-{n}")],
+        )
+        for n, account_iban in enumerate(ibans)
+    ]
+    return camt053_bytes(statements, version=8)
+
+
+def _upload(client, run, content: bytes):
+    handle = io.BytesIO(content)
+    handle.name = "two-accounts.xml"
+    return client.post(f"{RUNS}/{run.pk}/sources/upload", {"file": handle}, format="multipart")
+
+
+@pytest.fixture
+def savings(alice_ledger, alice):
+    return account_create(
+        ledger=alice_ledger, name="Savings", code="1210", currency="EUR", iban=SAVINGS, actor=alice
+    )
+
+
+@pytest.fixture
+def bound_run(alice_ledger, alice_account, alice):
+    return run_create(ledger=alice_ledger, account=alice_account, actor=alice)
+
+
+def test_each_statement_goes_into_its_own_account_of_the_ledger(
+    api_client_for, bound_run, alice_account, savings
+):
+    response = _upload(api_client_for("rita"), bound_run, _file(MAIN, SAVINGS))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["imported"] == 2
+    assert [(s["account_iban"], s["account_id"], s["imported"]) for s in body["statements"]] == [
+        (MAIN, str(alice_account.pk), 1),
+        (SAVINGS, str(savings.pk), 1),
+    ]
+    keys = dict(SourceEntry.objects.values_list("end_to_end_id", "account_key"))
+    assert keys == {"E2E-ACCOUNT-0": MAIN, "E2E-ACCOUNT-1": SAVINGS}
+    listed = api_client_for("bob").get(f"{RUNS}/{bound_run.pk}/sources").json()["results"]
+    assert [(s["account"], s["account_id"]) for s in listed[0]["statements"]] == [
+        (MAIN, str(alice_account.pk)),
+        (SAVINGS, str(savings.pk)),
+    ]
+
+
+def test_an_iban_the_ledger_does_not_know_is_422_naming_it(
+    api_client_for, bound_run, alice_account, savings
+):
+    response = _upload(api_client_for("rita"), bound_run, _file(MAIN, STRANGER, SAVINGS))
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["code"] == "account_mismatch"
+    assert STRANGER in error["detail"]
+    assert MAIN not in error["detail"]
+    assert not SourceEntry.objects.exists()  # all or nothing
+    assert not Statement.objects.exists()
+    assert SourceFile.objects.get().status == "failed"
+
+
+def test_every_unknown_iban_is_named(api_client_for, bound_run, alice_account):
+    response = _upload(api_client_for("rita"), bound_run, _file(SAVINGS, STRANGER))
+    assert response.status_code == 422
+    detail = response.json()["errors"][0]["detail"]
+    assert SAVINGS in detail
+    assert STRANGER in detail
+
+
+def test_each_account_matches_its_own_gl_entries(
+    api_client_for, alice, alice_ledger, bound_run, alice_account, savings
+):
+    # Both statements hold a 100.00 credit; each account's GL has one of 100.00.
+    ledger_entries_create(
+        ledger=alice_ledger,
+        actor=alice,
+        items=[
+            LedgerEntryInput(
+                external_id=f"GL-{account.code}",
+                amount=Decimal("100.00"),
+                currency="EUR",
+                booking_date=DAY,
+                account_id=account.pk,
+                reference=reference,
+            )
+            for account, reference in (
+                (alice_account, "E2E-ACCOUNT-0"),
+                (savings, "E2E-ACCOUNT-1"),
+            )
+        ],
+    )
+    _upload(api_client_for("rita"), bound_run, _file(MAIN, SAVINGS))
+    run_auto_match(run=bound_run, actor=alice)
+    pairs = {
+        (
+            m.source_links.get().source_entry.account_key,
+            m.ledger_links.get().ledger_entry.external_id,
+        )
+        for m in Match.objects.filter(run=bound_run)
+    }
+    assert pairs == {(MAIN, "GL-1200"), (SAVINGS, "GL-1210")}
+    gl_all = api_client_for("bob").get(f"{RUNS}/{bound_run.pk}/gl-all").json()["results"]
+    assert sorted(g["external_id"] for g in gl_all) == ["GL-1200", "GL-1210"]
+
+
+def test_a_run_without_an_account_imports_every_statement_ledger_wide(
+    api_client_for, alice_run, savings
+):
+    response = _upload(api_client_for("rita"), alice_run, _file(MAIN, STRANGER))
+    assert response.status_code == 201, response.content
+    assert [s["account_id"] for s in response.json()["statements"]] == [None, None]
