@@ -228,8 +228,9 @@ def test_the_same_row_twice_in_one_export_is_a_duplicate_entry(
 def test_a_match_further_apart_than_the_window_is_a_date_mismatch(
     alice_ledger: Ledger, alice: User
 ) -> None:
-    # The invoice was booked on 2026-10-22; ACME paid it on 2026-11-04, 13 days later,
-    # far outside the ledger's 3-day window, so only a person pairs them.
+    # The invoice was booked on Thursday 2026-10-22; ACME paid it on Wednesday 2026-11-04,
+    # 13 calendar days and 9 business days later: far outside the ledger's window of 3
+    # business days, so only a person pairs them.
     [invoice] = book(alice_ledger, alice, ("AR-118", "1250.00", "2026-10-22", "INV-2026-118"))
     run = run_create(ledger=alice_ledger, actor=alice)
     upload(run, alice, CARD_EXPORT, "card-2026-11.csv")
@@ -241,7 +242,7 @@ def test_a_match_further_apart_than_the_window_is_a_date_mismatch(
     late = only(run, "date_mismatch")
     assert facts(late) == ("date_mismatch", None, "", "info", "open")
     assert late.match == match
-    assert late.message == "Bank and ledger dates are 13 days apart (window 3 days)."
+    assert late.message == "Bank and ledger dates are 9 business days apart (window 3)."
 
 
 def test_the_date_mismatch_uses_the_runs_own_window_not_the_ledgers(
