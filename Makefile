@@ -18,7 +18,7 @@ help:
 	@echo "make test   - the test suite (DATABASE_URL, else 127.0.0.1:5432, else embedded)"
 	@echo "make db-stop - stop the embedded PostgreSQL of make run if it is still running"
 	@echo "make worker - a Celery worker (needs REDIS_URL)"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check + mypy strict against mypy-baseline.txt"
 	@echo "make fuzz   - schemathesis over every API operation, FUZZ_EXAMPLES (100) per operation"
 	@echo "make bench  - the benchmark scenarios, written to var/bench.json"
 	@echo "make bench-quick - the same scenarios at 10,000 rows (about a minute)"
@@ -51,6 +51,7 @@ test: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	bash scripts/mypy.sh
 
 format: install
 	$(UV) run --frozen ruff check --fix .

@@ -20,4 +20,4 @@ class ApiMetadata(SimpleMetadata):
     def determine_actions(self, request: Request, view: Any) -> dict[str, Any]:
         if getattr(view, "serializer_class", None) is None:
             return {}
-        return super().determine_actions(request, view)  # type: ignore[no-any-return]
+        return super().determine_actions(request, view)

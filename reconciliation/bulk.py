@@ -73,7 +73,8 @@ class _JsonbTextDumper(Dumper):
     oid = postgres.types["jsonb"].oid
 
     def dump(self, obj: Any) -> bytes:
-        return b"\x01" + obj.encode()
+        text: str = obj
+        return b"\x01" + text.encode()
 
 
 def column_types(model: type[Model], columns: Sequence[str]) -> list[str]:

@@ -23,6 +23,16 @@ settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+# Whatever drives a browser, a worker, a live server or the fuzzer takes seconds: slow too.
+_SLOW_KINDS = frozenset({"browser", "worker", "readme", "fuzz"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in _SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     from django.conf import settings as django_settings
 

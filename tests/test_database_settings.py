@@ -35,6 +35,7 @@ def test_a_postgresql_url_is_accepted_with_a_socket_directory_as_host():
     assert database["NAME"] == "recon"
 
 
+@pytest.mark.slow  # a fresh interpreter per case
 @pytest.mark.parametrize("module", ["config.settings.test", "config.settings.production"])
 def test_settings_without_database_url_refuse_to_load(module):
     env = {**os.environ, "DATABASE_URL": "", "SECRET_KEY": "x"}
@@ -51,6 +52,7 @@ def test_settings_without_database_url_refuse_to_load(module):
     assert "ImproperlyConfigured: DATABASE_URL is" in result.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_local_settings_without_database_url_use_the_embedded_server():
     env = {**os.environ, "DATABASE_URL": ""}
     code = "import config.settings.local as s; print(s.DATABASES['default']['HOST'])"

@@ -10,6 +10,8 @@ import pytest
 
 from config import embedded_db
 
+pytestmark = pytest.mark.slow  # each test starts a PostgreSQL server of its own
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path):

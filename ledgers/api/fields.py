@@ -166,7 +166,7 @@ class PercentField(serializers.DecimalField):
             self.fail("not_a_string")
         if not re.fullmatch(PERCENT_PATTERN, data):
             self.fail("invalid")
-        return super().to_internal_value(data)  # type: ignore[no-any-return]
+        return super().to_internal_value(data)
 
 
 # JSON types each kind of field takes, as the schema states them. DRF would coerce 0 to

@@ -51,9 +51,7 @@ _DATETIME_RE = re.compile(DATETIME_PATTERN)
 @cache
 def _text_filter_class(max_length: int) -> type[filters.CharFilter]:
     schema = {"type": "string", "minLength": 1, "maxLength": max_length}
-    return extend_schema_field(schema)(  # type: ignore[no-any-return]
-        type(f"Text{max_length}Filter", (filters.CharFilter,), {})
-    )
+    return extend_schema_field(schema)(type(f"Text{max_length}Filter", (filters.CharFilter,), {}))
 
 
 def text_filter(max_length: int, **kwargs: Any) -> filters.CharFilter:

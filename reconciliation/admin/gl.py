@@ -59,4 +59,4 @@ gl_admin = admin.site._registry[LedgerEntry]
 gl_admin.list_filter = [*gl_admin.list_filter, RunFilter]
 
 audit_admin = admin.site._registry[AuditEvent]
-audit_admin.history_labels = source_entry_labels  # type: ignore[method-assign]
+audit_admin.history_labels = source_entry_labels  # type: ignore[attr-defined]

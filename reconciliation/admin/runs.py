@@ -65,7 +65,7 @@ class AttentionFirstChangeList(ChangeList):
     def get_ordering(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[Any]:
         ordering = super().get_ordering(request, queryset)
         if ORDER_VAR in self.params:
-            return ordering  # type: ignore[no-any-return]
+            return ordering
         return ["attention", *ordering]
 
 

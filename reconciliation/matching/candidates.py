@@ -570,7 +570,8 @@ class ScoredEdges:
     def take(self, mask: np.ndarray) -> ScoredEdges:
         keep = np.flatnonzero(mask)
         return ScoredEdges(
-            *(getattr(self, f)[keep] for f in _ARRAY_FIELDS), crowded_sources=self.crowded_sources
+            **{f: getattr(self, f)[keep] for f in _ARRAY_FIELDS},
+            crowded_sources=self.crowded_sources,
         )
 
 

@@ -1091,7 +1091,7 @@ def _detail_keys(detail: DetailRow) -> tuple[str, ...]:
 _VALUE_DATE_SLACK: Final = 7
 
 
-def _around(rows: list[tuple[int, int]], day: int, window: int) -> list[int]:
+def _around(rows: Sequence[tuple[int, int]], day: int, window: int) -> list[int]:
     """Rows (booking day, row) of one amount, sorted by day, booked near `day`."""
     if len(rows) <= 16:
         return [r for _, r in rows]

@@ -89,16 +89,22 @@ def _clean(text: str | None) -> str | None:
     return text.strip() or None
 
 
-class _LocalNames(dict[str, str]):
+class _LocalNames(dict[object, str]):
     """`{urn:...:camt.053.001.08}Amt` -> `Amt`, remembered.
 
     lxml builds a fresh tag string for every element it hands to Python, and looking the
     local name up costs a third of cutting the namespace off again. A file uses a few dozen
     tags; the bounds stop a hostile one with endless distinct (or very long) names from
     growing this, since it outlives the parse.
+
+    Keys are typed `object` because lxml types `tag` as anything a program may assign
+    (str, bytes, QName); a parsed element's tag is always a str (xmlsafe drops comments and
+    processing instructions, whose tag is a function).
     """
 
-    def __missing__(self, tag: str) -> str:
+    def __missing__(self, tag: object) -> str:
+        if not isinstance(tag, str):
+            raise TypeError(f"not a parsed element's tag: {tag!r}")
         name = tag[tag.rfind("}") + 1 :]
         if len(self) < _NAMES_MAX and len(tag) <= _NAMES_KEY_CHARS:
             self[tag] = name
@@ -110,7 +116,7 @@ _NAMES_KEY_CHARS: Final = 256
 _NAMES: Final = _LocalNames()
 
 
-def _local(tag: str) -> str:
+def _local(tag: object) -> str:
     return _NAMES[tag]
 
 
@@ -687,12 +693,12 @@ class Camt053Reader:
         if status == "BOOK" or (status in _PENDING and self._include_pending):
             return True
         if status in _PENDING:
-            code = "skipped_pending"
+            warning = "skipped_pending"
         elif status == "INFO":
-            code = "skipped_info"
+            warning = "skipped_info"
         else:
-            code = "skipped_unknown_status"
-        self._warn.add(code, f"{where}: status {status[:10]!r} not imported", number)
+            warning = "skipped_unknown_status"
+        self._warn.add(warning, f"{where}: status {status[:10]!r} not imported", number)
         return False
 
     def _reversal(self, element: _Element | None, where: str, number: int) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import BinaryIO, Final
 
 from charset_normalizer import from_bytes
@@ -222,7 +222,7 @@ class LineSource:
             return  # pragma: no cover
         yield from self._split(carry + text, final=True)
 
-    def _split(self, text: str, *, final: bool) -> Iterator[str]:
+    def _split(self, text: str, *, final: bool) -> Generator[str, None, str]:
         """Yield complete lines of `text`; returns the unfinished rest."""
         if not text:
             return ""

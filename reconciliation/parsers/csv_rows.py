@@ -228,7 +228,8 @@ class RowReader:
             else:
                 amount = general_amount(line, row)
                 if amount is None:
-                    return self._no_amount(line, row)
+                    self._no_amount(line, row)
+                    return None
                 value, decimals, written = amount
             if currency_idx is None:
                 currency = written or default_currency

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cache
-from typing import Any, BinaryIO, Final, Literal
+from typing import Any, BinaryIO, Final, Literal, cast
 
 from lxml import etree
 
@@ -278,7 +278,8 @@ class XmlEvents:
             if tail is not None and len(tail) > max_text:
                 raise _too_long(max_text, first.sourceline)
             if tags is not None:
-                tag = first.tag
+                # Parsed elements' tags are str (lxml types them as anything assignable).
+                tag = cast(str, first.tag)
                 if tag[tag.rfind("}") + 1 :] not in tags:
                     _check_subtree(first, depth, self._max_depth, max_text)
             del parent[0]

@@ -215,7 +215,8 @@ def reconcile(
                     extra=m.extra,
                 )
             )
-    deposits, payments = [], []
+    deposits: list[Row] = []
+    payments: list[Row] = []
     for g in sorted(gl_entries, key=lambda g: (g.booking_date, g.id)):
         if g.booking_date > period_end or (book_from is not None and g.booking_date < book_from):
             continue

@@ -18,7 +18,7 @@ from django.core.management import call_command
 
 # The phases run in child processes that commit: the test must not hold a transaction
 # open around them (their rows would be invisible and their locks would wait on ours).
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ROWS = 10_000
 SCENARIOS = ["import-csv", "import-camt", "match", "match-skew", "list"]

@@ -102,6 +102,7 @@ def test_more_than_ten_thousand_entries_is_400(api_client_for, alice_ledger):
     assert LedgerEntry.objects.count() == 0
 
 
+@pytest.mark.slow
 def test_ten_thousand_entries_are_accepted(api_client_for, alice_ledger):
     response = api_client_for("alice").post(url(alice_ledger), gl_payload(10_000), format="json")
     assert response.status_code == 201

@@ -27,6 +27,7 @@ MATCH_ID = re.compile(r"/admin/reconciliation/match/([0-9a-f-]{36})/review/")
 SELECTED = re.compile(r'name="_selected_action" value="([0-9a-f-]{36})"')
 
 
+@pytest.mark.slow
 def test_a_reviewer_works_through_the_demo_run_entirely_in_the_admin(
     django_capture_on_commit_callbacks,
 ):

@@ -106,6 +106,7 @@ def _queries(client, url: str) -> int:
     return len(ctx.captured_queries)
 
 
+@pytest.mark.slow
 def test_every_changelist_costs_the_same_queries_for_1_and_30_rows(
     client_for, alice_ledger, alice, django_assert_num_queries
 ):

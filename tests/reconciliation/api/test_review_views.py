@@ -63,6 +63,7 @@ def _bulk_items(run, source_file, n: int) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_deep_cursor_page_costs_the_same_queries_as_the_first(
     api_client_for, world, django_assert_num_queries
 ):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import codecs
 import io
 import json
-import time
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -18,10 +17,12 @@ from typing import Any
 
 import pytest
 
+from reconciliation.parsers.csv_decoding import CHUNK_BYTES, LINE_LIMIT, SAMPLE_BYTES
 from reconciliation.parsers.csv_export import escape_csv_cell
 from reconciliation.parsers.csv_statement import CsvStatementReader, read_csv_statement
 from reconciliation.parsers.types import CsvMapping, ParsedEntry, ParseError
 from tests.fixture_paths import FIXTURES_DIR
+from tests.reconciliation.parsers.counting import CountingReader
 
 CSV_DIR = FIXTURES_DIR / "csv"
 EXPECTED_DIR = Path(__file__).parent / "expected" / "csv"
@@ -722,37 +723,53 @@ def test_unnamed_cr_column_marks_credits_and_blank_means_debit() -> None:
 # --- hostile input -------------------------------------------------------------------------
 
 
-def _read_all(data: bytes, mapping: CsvMapping | None) -> None:
-    reader = read_csv_statement(io.BytesIO(data), default_currency="EUR", mapping=mapping)
+def _read_all(data: bytes | CountingReader, mapping: CsvMapping | None) -> None:
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    reader = read_csv_statement(stream, default_currency="EUR", mapping=mapping)
     for _ in reader.entries():
         pass
 
 
-def _fails_fast(data: bytes, mapping: CsvMapping | None = None) -> ParseError:
-    started = time.perf_counter()
+# Rows behind a hostile line: a refusal that comes early leaves them unread.
+_ROWS_BEHIND = b"2024-01-05,1.00\n" * 20_000
+
+
+def _fails_fast(
+    data: bytes, mapping: CsvMapping | None = None, *, within: int | None = None
+) -> ParseError:
+    """The ParseError for `data`, after bounded work (bytes read, not seconds).
+
+    The upload is read at most once; with `within` (the offset by which the problem shows),
+    no further than two read chunks past it, which must leave part of `data` unread.
+    """
+    stream = CountingReader(data)
     with pytest.raises(ParseError) as info:
-        _read_all(data, mapping)
-    assert time.perf_counter() - started < 1.0
+        _read_all(stream, mapping)
+    limit = len(data) if within is None else within + 2 * CHUNK_BYTES
+    assert limit <= len(data)
+    assert stream.bytes_read <= limit, f"read {stream.bytes_read:,} bytes, allowed {limit:,}"
     assert len(str(info.value)) < 500  # never echoes the file
     return info.value
 
 
 def test_hostile_100000_columns() -> None:
-    data = b"Date,Amount\n" + b",".join([b"x"] * 100_000) + b"\n"
-    assert _fails_fast(data).code == "too_many_columns"
-    assert _fails_fast(b",".join([b"Date"] * 100_000) + b"\n").code == "too_many_columns"
+    wide = b"Date,Amount\n" + b",".join([b"x"] * 100_000) + b"\n"
+    assert _fails_fast(wide + _ROWS_BEHIND, within=len(wide)).code == "too_many_columns"
+    header = b",".join([b"Date"] * 100_000) + b"\n"
+    assert _fails_fast(header + _ROWS_BEHIND, within=len(header)).code == "too_many_columns"
 
 
 def test_hostile_10mb_field() -> None:
-    assert _fails_fast(b"Date,Amount,Text\n2024-01-05,1.00," + b"A" * 10_000_000 + b"\n").code in (
-        "field_too_large"
-    )
-    quoted = b'Date,Amount,Text\n2024-01-05,1.00,"' + b"A\n" * 5_000_000 + b'"\n'
-    assert _fails_fast(quoted).code == "field_too_large"
+    # Refused within one line's limit of the field's start, not at the end of 10 MB.
+    start = b"Date,Amount,Text\n2024-01-05,1.00,"
+    error = _fails_fast(start + b"A" * 10_000_000 + b"\n", within=len(start) + LINE_LIMIT)
+    assert error.code == "field_too_large"
+    quoted = start + b'"' + b"A\n" * 5_000_000 + b'"\n'
+    assert _fails_fast(quoted, within=len(start) + LINE_LIMIT).code == "field_too_large"
 
 
 def test_hostile_binary_garbage() -> None:
-    error = _fails_fast(bytes(range(256)) * 4000)
+    error = _fails_fast(bytes(range(256)) * 4000, within=SAMPLE_BYTES)  # judged on the sample
     assert error.code == "unsupported_format"
     _fails_fast(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 100)
 

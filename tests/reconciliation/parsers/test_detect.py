@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import time
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -91,9 +90,10 @@ def test_utf16_csv_is_csv_not_binary(encoding: str) -> None:
 
 def test_only_the_head_matters() -> None:
     long_csv = (CSV_TEXT * 10_000).encode()
-    started = time.perf_counter()
+    assert len(long_csv) > HEAD_BYTES
+    # NUL bytes would make the upload binary (415) if detection looked past its head.
     assert detect_format(long_csv + b"\x00" * 10_000) == "csv"
-    assert time.perf_counter() - started < 0.5
+    assert detect_format(long_csv[:HEAD_BYTES] + b"PK\x03\x04" + b"\x00" * 10_000) == "csv"
 
 
 def zipped() -> bytes:
@@ -169,7 +169,7 @@ def test_other_text_is_handed_to_the_csv_parser(text: str) -> None:
     assert detect_format(text.encode("cp1252")) == "csv"
 
 
-@settings(deadline=500)
+@settings(deadline=None)
 @given(data=st.binary(max_size=HEAD_BYTES + 100))
 def test_arbitrary_bytes_are_csv_camt053_or_unsupported(data: bytes) -> None:
     result = None
