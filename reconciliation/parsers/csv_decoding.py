@@ -163,6 +163,26 @@ def detect_encoding(sample: bytes, *, complete: bool) -> tuple[str, int]:
     return codecs.lookup(best.encoding).name, 0
 
 
+def single_byte_alternatives(sample: bytes) -> list[str]:
+    """Code pages (common first) that decode the sample cleanly: the ones worth trying
+    when the detected encoding yields no header (a short file whose only letters are its
+    header's, where statistics cannot tell Cyrillic code pages apart)."""
+    names = []
+    for name in (*_PREFERRED, *_CANDIDATES):
+        codec = codecs.lookup(name).name
+        if codec not in names and codec != "utf-8" and _reads_cleanly(sample, codec):
+            names.append(codec)
+    return names
+
+
+def sample_text(sample: bytes, encoding: str) -> str | None:
+    """The sample decoded (a character cut at its end left out), or None if it cannot be."""
+    try:
+        return codecs.getincrementaldecoder(encoding)(errors="strict").decode(sample)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
 def explicit_encoding(name: str, sample: bytes) -> tuple[str, int]:
     """A mapping's encoding as a codec name with fixed byte order, and the BOM to skip."""
     try:

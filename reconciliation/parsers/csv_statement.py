@@ -30,6 +30,8 @@ from reconciliation.parsers.csv_decoding import (
     detect_encoding,
     explicit_encoding,
     read_sample,
+    sample_text,
+    single_byte_alternatives,
 )
 from reconciliation.parsers.csv_headers import (
     DAY_FIRST_HEADERS,
@@ -88,6 +90,45 @@ def read_csv_statement(
     return CsvStatementReader(stream, default_currency=currency, mapping=mapping)
 
 
+HEADER_PROBE_LINES: Final = 60
+
+
+def _has_header(sample: bytes, encoding: str) -> bool:
+    """Does the sample, read in `encoding`, have a header row we recognise?"""
+    text = sample_text(sample, encoding)
+    if text is None:
+        return False
+    lines = text.splitlines()[:HEADER_PROBE_LINES]
+    try:
+        rows = list(csv.reader(lines, delimiter=sniff_delimiter(lines, ()), quotechar=_QUOTE))
+    except csv.Error:
+        return False
+    return find_header(rows) is not None
+
+
+def _choose_encoding(sample: bytes, *, complete: bool) -> tuple[str, int]:
+    """The detected encoding, unless its text has no header row and another code page's
+    does. A bank CSV's header is its most certain text: on a short single-byte file whose
+    only letters are the header's ('Дата операции' in cp1251), byte statistics cannot tell
+    cp1251 from koi8-r or Hebrew cp1255, or find no encoding at all; the header can."""
+    try:
+        encoding, bom = detect_encoding(sample, complete=complete)
+    except UnsupportedFormatError:
+        if b"\x00" in sample:
+            raise  # binary: no code page makes it text
+        encoding, bom = "", 0
+    if bom or encoding.startswith(("utf-8", "utf-16", "utf-32")):
+        return encoding, bom
+    if encoding and _has_header(sample, encoding):
+        return encoding, bom
+    for alternative in single_byte_alternatives(sample):
+        if alternative != encoding and _has_header(sample, alternative):
+            return alternative, 0
+    if not encoding:
+        raise UnsupportedFormatError("the file is not text in any known encoding")
+    return encoding, bom
+
+
 class CsvStatementReader:
     """One CSV file = one statement (index 0). Call `entries()` once."""
 
@@ -109,7 +150,7 @@ class CsvStatementReader:
         if mapping and mapping.encoding:
             self.encoding, bom = explicit_encoding(mapping.encoding, sample)
         else:
-            self.encoding, bom = detect_encoding(sample, complete=complete)
+            self.encoding, bom = _choose_encoding(sample, complete=complete)
         self.had_bom = bom > 0
         self._source = LineSource(sample[bom:], stream, self.encoding)
         lines = iter(self._source)

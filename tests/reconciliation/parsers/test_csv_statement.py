@@ -806,3 +806,16 @@ def test_hostile_empty_and_header_only() -> None:
 )
 def test_escape_csv_cell(text: str, expected: str) -> None:
     assert escape_csv_cell(text) == expected
+
+
+def test_a_short_cp1251_file_is_read_by_its_header_when_statistics_cannot_tell() -> None:
+    """Six zero rows with no text: the header is the file's only Cyrillic, too little for
+    byte statistics (koi8-r, Hebrew cp1255 and 'no encoding at all' all came out of it).
+    The code page under which a header row is recognised wins."""
+    header = "Дата операции\tОписание\tСумма"  # noqa: RUF001 (Cyrillic on purpose)
+    lines = [header] + [f"2024-03-0{d}\t\t€0.00" for d in range(1, 7)]
+    data = ("\r\n".join(lines) + "\r\n").encode("cp1251")
+    reader = read_csv_statement(io.BytesIO(data), default_currency="EUR")
+    entries = list(reader.entries())
+    assert reader.encoding == "cp1251"
+    assert [e.amount for e in entries] == [Decimal("0.00")] * 6
