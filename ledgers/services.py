@@ -501,18 +501,14 @@ def ledger_update(*, ledger: Ledger, actor: AbstractBaseUser | None, **values: A
         .exists()
     ):
         raise Conflict(f"A ledger named {name!r} exists already.", code="duplicate", attr="name")
-    for field_name, value in after.items():
-        setattr(ledger, field_name, value)
-    ledger.save(update_fields=list(after))
-    audit_event_record(
-        actor=actor,
-        organization_id=ledger.organization_id,
-        action="ledger.updated",
-        subject_type="ledger",
-        subject_id=ledger.pk,
-        ledger_id=ledger.pk,
+    _save_audited(
+        ledger,
         before=before,
         after=after,
+        actor=actor,
+        organization_id=ledger.organization_id,
+        ledger_id=ledger.pk,
+        subject_type="ledger",
     )
     return ledger
 
@@ -539,20 +535,42 @@ def account_update(
         raise Conflict(
             f"An account with code {code!r} exists already.", code="duplicate", attr="code"
         )
-    for field_name, value in after.items():
-        setattr(account, field_name, value)
-    account.save(update_fields=list(after))
-    audit_event_record(
+    _save_audited(
+        account,
+        before=before,
+        after=after,
         actor=actor,
         organization_id=account.ledger.organization_id,
-        action="account.updated",
-        subject_type="account",
-        subject_id=account.pk,
         ledger_id=account.ledger_id,
+        subject_type="account",
+    )
+    return account
+
+
+def _save_audited(
+    instance: Ledger | Account,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    actor: AbstractBaseUser | None,
+    organization_id: uuid.UUID,
+    ledger_id: uuid.UUID,
+    subject_type: str,
+) -> None:
+    """Write the changed fields and their `<subject>.updated` audit event together."""
+    for field_name, value in after.items():
+        setattr(instance, field_name, value)
+    instance.save(update_fields=list(after))
+    audit_event_record(
+        actor=actor,
+        organization_id=organization_id,
+        action=f"{subject_type}.updated",
+        subject_type=subject_type,
+        subject_id=instance.pk,
+        ledger_id=ledger_id,
         before=before,
         after=after,
     )
-    return account
 
 
 @transaction.atomic

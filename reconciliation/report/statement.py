@@ -191,30 +191,22 @@ def reconcile(
             closed.append(row)
         elif item.status == "unmatched":
             bank_only.append(row)
-    partial, outside = [], []
+    partial: list[Row] = []
+    outside: list[Row] = []
     for m in sorted(matches, key=lambda m: (m.bank_date or dt.date.min, m.id)):
-        if m.difference:
-            partial.append(
-                Row(
-                    type="match",
-                    id=m.id,
-                    date=m.bank_date,
-                    amount=m.difference,
-                    text=m.text,
-                    extra=m.extra,
+        # One match can be both: partly explained and partly booked outside the period.
+        for amount, rows in ((m.difference, partial), (m.outside_book, outside)):
+            if amount:
+                rows.append(
+                    Row(
+                        type="match",
+                        id=m.id,
+                        date=m.bank_date,
+                        amount=amount,
+                        text=m.text,
+                        extra=m.extra,
+                    )
                 )
-            )
-        if m.outside_book:
-            outside.append(
-                Row(
-                    type="match",
-                    id=m.id,
-                    date=m.bank_date,
-                    amount=m.outside_book,
-                    text=m.text,
-                    extra=m.extra,
-                )
-            )
     deposits: list[Row] = []
     payments: list[Row] = []
     for g in sorted(gl_entries, key=lambda g: (g.booking_date, g.id)):

@@ -294,16 +294,7 @@ def match_accept(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
             current_status=match.status,
             match_id=str(match.pk),
         )
-    match.status, match.decided_by, match.decided_at = (
-        MatchStatus.ACCEPTED,
-        actor_or_none(actor),
-        timezone.now(),
-    )
-    fields = ["status", "decided_by", "decided_at"]
-    if note:
-        match.note = note
-        fields.append("note")
-    match.save(update_fields=fields)
+    _set_status(match, MatchStatus.ACCEPTED, actor=actor, note=note)
     _after_decision(run=run, match=match)
     run_audit(
         run=run,
@@ -327,16 +318,7 @@ def match_reject(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
     if match.status == MatchStatus.REJECTED:
         return match
     before = match.status
-    match.status, match.decided_by, match.decided_at = (
-        MatchStatus.REJECTED,
-        actor_or_none(actor),
-        timezone.now(),
-    )
-    fields = ["status", "decided_by", "decided_at"]
-    if note:
-        match.note = note
-        fields.append("note")
-    match.save(update_fields=fields)
+    _set_status(match, MatchStatus.REJECTED, actor=actor, note=note)
     MatchSourceLink.objects.filter(match=match).update(is_active=False)
     MatchLedgerLink.objects.filter(match=match).update(is_active=False)
     _after_decision(run=run, match=match)
@@ -351,6 +333,21 @@ def match_reject(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
         note=note,
     )
     return match
+
+
+def _set_status(
+    match: Match, status: MatchStatus, *, actor: AbstractBaseUser | None, note: str
+) -> None:
+    """Save a decision: who and when for accepted/rejected, neither for suggested (undone)."""
+    decided = status != MatchStatus.SUGGESTED
+    match.status = status
+    match.decided_by = actor_or_none(actor) if decided else None
+    match.decided_at = timezone.now() if decided else None
+    fields = ["status", "decided_by", "decided_at"]
+    if note:
+        match.note = note
+        fields.append("note")
+    match.save(update_fields=fields)
 
 
 def _after_decision(*, run: Run, match: Match) -> None:
@@ -413,12 +410,7 @@ def match_reopen(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
             source_entry_ids=closed,
         )
     _refuse_if_linked_elsewhere(match=match, source_ids=source_ids, ledger_ids=ledger_ids)
-    match.status, match.decided_by, match.decided_at = MatchStatus.SUGGESTED, None, None
-    fields = ["status", "decided_by", "decided_at"]
-    if note:
-        match.note = note
-        fields.append("note")
-    match.save(update_fields=fields)
+    _set_status(match, MatchStatus.SUGGESTED, actor=actor, note=note)
     try:
         with transaction.atomic():
             MatchSourceLink.objects.filter(match=match).update(is_active=True)
@@ -487,19 +479,9 @@ def match_unmatch(*, match: Match, actor: AbstractBaseUser | None, note: str = "
     ledger_ids = sorted(match.ledger_links.values_list("ledger_entry_id", flat=True))
     list(SourceEntry.objects.select_for_update().filter(pk__in=source_ids).order_by("pk"))
     list(LedgerEntry.objects.select_for_update().filter(pk__in=ledger_ids).order_by("pk"))
-    if match.kind == MatchKind.AUTO:
-        match.status, match.decided_by, match.decided_at = MatchStatus.SUGGESTED, None, None
-    else:
-        match.status, match.decided_by, match.decided_at = (
-            MatchStatus.REJECTED,
-            actor_or_none(actor),
-            timezone.now(),
-        )
-    fields = ["status", "decided_by", "decided_at"]
-    if note:
-        match.note = note
-        fields.append("note")
-    match.save(update_fields=fields)
+    # An auto match goes back to the queue; a manual one has no engine to re-propose it.
+    status = MatchStatus.SUGGESTED if match.kind == MatchKind.AUTO else MatchStatus.REJECTED
+    _set_status(match, status, actor=actor, note=note)
     if match.status == MatchStatus.REJECTED:
         MatchSourceLink.objects.filter(match=match).update(is_active=False)
         MatchLedgerLink.objects.filter(match=match).update(is_active=False)
