@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -295,15 +296,12 @@ def match_accept(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
             match_id=str(match.pk),
         )
     _set_status(match, MatchStatus.ACCEPTED, actor=actor, note=note)
-    _after_decision(run=run, match=match)
-    run_audit(
+    _after_decision(
         run=run,
+        match=match,
         actor=actor,
         action="match.accepted",
-        subject_type="match",
-        subject_id=match.pk,
-        before={"status": MatchStatus.SUGGESTED},
-        after={"status": match.status},
+        before=MatchStatus.SUGGESTED,
         note=note,
     )
     return match
@@ -321,16 +319,8 @@ def match_reject(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
     _set_status(match, MatchStatus.REJECTED, actor=actor, note=note)
     MatchSourceLink.objects.filter(match=match).update(is_active=False)
     MatchLedgerLink.objects.filter(match=match).update(is_active=False)
-    _after_decision(run=run, match=match)
-    run_audit(
-        run=run,
-        actor=actor,
-        action="match.rejected",
-        subject_type="match",
-        subject_id=match.pk,
-        before={"status": before},
-        after={"status": match.status},
-        note=note,
+    _after_decision(
+        run=run, match=match, actor=actor, action="match.rejected", before=before, note=note
     )
     return match
 
@@ -350,13 +340,34 @@ def _set_status(
     match.save(update_fields=fields)
 
 
-def _after_decision(*, run: Run, match: Match) -> None:
+def _after_decision(
+    *,
+    run: Run,
+    match: Match,
+    actor: AbstractBaseUser | None,
+    action: str,
+    before: str,
+    note: str,
+    audit_extra: dict[str, Any] | None = None,
+) -> None:
+    """What every decision does next: entry statuses and discrepancies follow the match's
+    new status, and the audit trail records the change."""
     source_ids = list(match.source_links.values_list("source_entry_id", flat=True))
     ledger_ids = list(match.ledger_links.values_list("ledger_entry_id", flat=True))
     source_entries_refresh_status(source_entry_ids=source_ids)
     ledger_entries_refresh_status(ledger_entry_ids=ledger_ids)
     discrepancies_refresh(
         run, source_entry_ids=source_ids, ledger_entry_ids=ledger_ids, match_ids=[match.pk]
+    )
+    run_audit(
+        run=run,
+        actor=actor,
+        action=action,
+        subject_type="match",
+        subject_id=match.pk,
+        before={"status": before},
+        after={"status": match.status, **(audit_extra or {})},
+        note=note,
     )
 
 
@@ -421,15 +432,12 @@ def match_reopen(*, match: Match, actor: AbstractBaseUser | None, note: str = ""
             code="entry_in_other_match",
             match_id=str(match.pk),
         ) from None
-    _after_decision(run=run, match=match)
-    run_audit(
+    _after_decision(
         run=run,
+        match=match,
         actor=actor,
         action="match.reopened",
-        subject_type="match",
-        subject_id=match.pk,
-        before={"status": MatchStatus.REJECTED},
-        after={"status": match.status},
+        before=MatchStatus.REJECTED,
         note=note,
     )
     return match
@@ -485,19 +493,16 @@ def match_unmatch(*, match: Match, actor: AbstractBaseUser | None, note: str = "
     if match.status == MatchStatus.REJECTED:
         MatchSourceLink.objects.filter(match=match).update(is_active=False)
         MatchLedgerLink.objects.filter(match=match).update(is_active=False)
-    _after_decision(run=run, match=match)
-    run_audit(
+    _after_decision(
         run=run,
+        match=match,
         actor=actor,
         action="match.unmatched",
-        subject_type="match",
-        subject_id=match.pk,
-        before={"status": MatchStatus.ACCEPTED},
-        after={
-            "status": match.status,
+        before=MatchStatus.ACCEPTED,
+        note=note,
+        audit_extra={
             "source_entry_ids": [str(i) for i in source_ids],
             "ledger_entry_ids": [str(i) for i in ledger_ids],
         },
-        note=note,
     )
     return match
