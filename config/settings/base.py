@@ -311,7 +311,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # Domain settings.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "48")))
-IDEMPOTENCY_IN_FLIGHT_TIMEOUT = timedelta(minutes=5)
 RUN_STALE_AFTER = timedelta(minutes=int(os.environ.get("RUN_STALE_AFTER_MINUTES", "45")))
 GL_BULK_MAX = 10_000
 DISCREPANCY_SEVERITY = {
