@@ -33,7 +33,9 @@ rollback, also when the process dies. Lock order, the same in every import: the 
 (`SELECT ... FOR UPDATE`), then the ledger's import lock; nothing that holds the import
 lock waits for another run's row, so uploads into different runs of one ledger cannot
 deadlock. An advisory lock rather than `FOR UPDATE` on the ledger row, because that row
-is also referenced (`FOR KEY SHARE`) by every GL entry and run written meanwhile.
+is also referenced (`FOR KEY SHARE`) by every GL entry and run written meanwhile. In a
+web request the wait is bounded by the web lock_timeout (config/database.py): an upload
+queued behind a long import of the same ledger answers 503 with Retry-After.
 """
 
 from __future__ import annotations
