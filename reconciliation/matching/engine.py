@@ -143,6 +143,8 @@ def _match(
             settings,
             forbidden,
             stats,
+            src_taken=src_taken,
+            led_taken=led_taken,
         )
     )
 
@@ -192,6 +194,8 @@ def _match(
             forbidden,
             {},
             batch_totals=True,
+            src_taken=src_taken & batches,
+            led_taken=led_taken,
         )
         for p in totals:
             src_free[src_index_of(src, p.source_ids[0])] = False
@@ -307,6 +311,21 @@ def _search_tolerances(
     return np.maximum(widest, explained)
 
 
+def _free_edges(
+    edges: candidates.CandidateEdges, src_free: np.ndarray, led_free: np.ndarray
+) -> candidates.CandidateEdges:
+    keep = src_free[edges.source] & led_free[edges.ledger]
+    hits = src_free[edges.hit_source] & led_free[edges.hit_ledger]
+    return candidates.CandidateEdges(
+        edges.source[keep],
+        edges.ledger[keep],
+        edges.crowded_sources,
+        edges.hit_source[hits],
+        edges.hit_ledger[hits],
+        edges.hit_key[hits],
+    )
+
+
 def _forbidden_indices(
     src: candidates.Side, led: candidates.Side, pairs: frozenset[tuple[str, str]]
 ) -> frozenset[tuple[int, int]]:
@@ -332,18 +351,31 @@ def _one_to_one(
     stats: dict[str, int],
     *,
     batch_totals: bool = False,
+    src_taken: np.ndarray | None = None,
+    led_taken: np.ndarray | None = None,
 ) -> list[Proposal]:
-    """The 1:1 pass; `batch_totals`: the last one, for batch rows only (see `_match`)."""
+    """The 1:1 pass; `batch_totals`: the last one, for batch rows only (see `_match`).
+
+    Taken rows (`match`'s `taken_*`) join the candidate search and are dropped from its
+    edges: a crowded amount keeps its nearest candidates, and a too-common evidence key is
+    skipped, counting them as the pass that matched them did, so a rerun does not find a
+    coincidence that pass left out.
+    """
     window = settings.date_window_days
+    has_taken = (src_taken is not None and bool(src_taken.any())) or (
+        led_taken is not None and bool(led_taken.any())
+    )
     edges = candidates.generate(
         src,
         led,
         vocab,
-        np.flatnonzero(src_free),
-        np.flatnonzero(led_free),
+        np.flatnonzero(src_free | src_taken if has_taken and src_taken is not None else src_free),
+        np.flatnonzero(led_free | led_taken if has_taken and led_taken is not None else led_free),
         _search_tolerances(src, tolerance, reference_tolerance),
         window,
     )
+    if has_taken:
+        edges = _free_edges(edges, src_free, led_free)
     stats["candidate_pairs"] = len(edges.source)
     stats["crowded_sources"] = edges.crowded_sources
     scored = candidates.score(

@@ -71,6 +71,27 @@ def test_a_split_left_ambiguous_by_a_later_reversal_stays_unproposed() -> None:
     assert again == ()
 
 
+def test_a_crowded_amount_left_unpaired_stays_unpaired() -> None:
+    # 34 GL entries of 100.00 (4 on the bank's day, 30 a day later) make every bank 100.00
+    # crowded: it keeps its 4 nearest candidates, which 4 of the 5 bank entries take.
+    # Without the taken 4 the fifth was no longer crowded and got a coincidence.
+    def bare(row_id: str, day: int) -> EntryRow:
+        return EntryRow(
+            id=row_id,
+            amount=Decimal("100.00"),
+            currency="EUR",
+            booking_date=date(2026, 11, day),
+            value_date=None,
+        )
+
+    source = [bare(f"b{i}", 3) for i in range(5)]
+    ledger = [bare(f"g{i:02d}", 3) for i in range(4)] + [bare(f"g{i:02d}", 4) for i in range(4, 34)]
+    first, blind, again = _rerun(source, ledger, MatchSettings())
+    assert len(first) == 4
+    assert [p.shape for p in blind] == ["one_to_one"]
+    assert again == ()
+
+
 def test_taken_rows_that_form_no_rival_combination_change_nothing() -> None:
     source = [_row("b0", "20.00"), _row("b1", "30.00")]
     ledger = [_row("g0", "50.00")]
