@@ -4,6 +4,9 @@ Entry point: ``engine.match(source=..., ledger=..., settings=..., forbidden_pair
 takes plain rows (``types.EntryRow``: free bank entries and free GL entries) and returns
 ``types.MatchResult``: proposals with a 0-100 score, a per-criterion explanation, the
 ambiguity flag and the auto-accept decision. The calling service persists them.
+``taken_source``/``taken_ledger`` are entries already in live matches: never proposed,
+but counted when a group search asks whether a combination is the only one, so a rerun
+judges against the candidates the first pass saw and creates nothing new.
 
 Modules, in the order the engine uses them:
 

@@ -58,11 +58,21 @@ def match(
     ledger: Sequence[EntryRow],
     settings: MatchSettings,
     forbidden_pairs: frozenset[tuple[str, str]] = frozenset(),
+    taken_source: Sequence[EntryRow] = (),
+    taken_ledger: Sequence[EntryRow] = (),
 ) -> MatchResult:
     """Propose matches between free bank entries (`source`) and free GL entries (`ledger`).
 
     `forbidden_pairs` holds (source id, ledger id) pairs rejected before: no proposal
     contains one (for a group: none of its source x ledger pairs).
+
+    `taken_source`/`taken_ledger` are the entries of the same scope already in live
+    matches (an earlier pass's or a person's). No proposal contains one, but the group
+    searches (batches, splits, payment runs) count them as candidates when they judge
+    whether a combination is the only one: in the pass that matched them they were
+    candidates of every target decided before they were taken. Without them a rerun saw
+    a smaller pool, and a split that pass declined as ambiguous became unique (issue
+    #13 §5); with them, a rerun on unchanged inputs proposes nothing.
     """
     # The run allocates millions of small objects and frees almost none before it ends;
     # the cyclic collector would rescan the whole heap again and again (a quarter of the
@@ -70,7 +80,7 @@ def match(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _match(source, ledger, settings, forbidden_pairs)
+        return _match(source, ledger, settings, forbidden_pairs, taken_source, taken_ledger)
     finally:
         if collecting:
             gc.enable()
@@ -81,9 +91,13 @@ def _match(
     ledger: Sequence[EntryRow],
     settings: MatchSettings,
     forbidden_pairs: frozenset[tuple[str, str]],
+    taken_source: Sequence[EntryRow] = (),
+    taken_ledger: Sequence[EntryRow] = (),
 ) -> MatchResult:
-    src_rows = sorted(source, key=attrgetter("id"))
-    led_rows = sorted(ledger, key=attrgetter("id"))
+    # Taken rows are sorted in with the free ones (every index and tie stays in id order)
+    # and start out not free.
+    src_rows = sorted([*source, *taken_source], key=attrgetter("id"))
+    led_rows = sorted([*ledger, *taken_ledger], key=attrgetter("id"))
     _check_unique(src_rows, "source")
     _check_unique(led_rows, "ledger")
     codes = {
@@ -104,10 +118,12 @@ def _match(
     reference_tolerance = _reference_tolerances(src_rows, src, codes, settings)
     forbidden = _forbidden_indices(src, led, forbidden_pairs)
 
-    stats: dict[str, int] = {"source_rows": len(src_rows), "ledger_rows": len(led_rows)}
+    stats: dict[str, int] = {"source_rows": len(source), "ledger_rows": len(ledger)}
     proposals: list[Proposal] = []
-    src_free = np.ones(len(src_rows), dtype=bool)
-    led_free = np.ones(len(led_rows), dtype=bool)
+    src_taken = _taken_mask(src_rows, taken_source)
+    led_taken = _taken_mask(led_rows, taken_ledger)
+    src_free = ~src_taken
+    led_free = ~led_taken
 
     # Reversals marked as such (camt RvslInd, or a return/storno keyword) first: they
     # need no GL entry. A pair sharing a reference with opposite amounts but no marker
@@ -127,11 +143,23 @@ def _match(
             settings,
             forbidden,
             stats,
+            src_taken=src_taken,
+            led_taken=led_taken,
         )
     )
 
     found = groups.find_groups(
-        src, led, vocab, src_free, led_free, tolerance, settings, forbidden, stats
+        src,
+        led,
+        vocab,
+        src_free,
+        led_free,
+        tolerance,
+        settings,
+        forbidden,
+        stats,
+        src_taken=src_taken,
+        led_taken=led_taken,
     )
     for g in found:
         proposals.append(
@@ -166,6 +194,8 @@ def _match(
             forbidden,
             {},
             batch_totals=True,
+            src_taken=src_taken & batches,
+            led_taken=led_taken,
         )
         for p in totals:
             src_free[src_index_of(src, p.source_ids[0])] = False
@@ -180,6 +210,13 @@ def _match(
     stats["auto_accept"] = sum(p.auto_accept for p in proposals)
     stats["ambiguous"] = sum(p.ambiguous for p in proposals)
     return MatchResult(proposals=tuple(proposals), stats=stats)
+
+
+def _taken_mask(rows: list[EntryRow], taken: Sequence[EntryRow]) -> np.ndarray:
+    if not taken:
+        return np.zeros(len(rows), dtype=bool)
+    ids = {r.id for r in taken}
+    return np.fromiter((r.id in ids for r in rows), dtype=bool, count=len(rows))
 
 
 def _check_unique(rows: list[EntryRow], side: str) -> None:
@@ -274,6 +311,21 @@ def _search_tolerances(
     return np.maximum(widest, explained)
 
 
+def _free_edges(
+    edges: candidates.CandidateEdges, src_free: np.ndarray, led_free: np.ndarray
+) -> candidates.CandidateEdges:
+    keep = src_free[edges.source] & led_free[edges.ledger]
+    hits = src_free[edges.hit_source] & led_free[edges.hit_ledger]
+    return candidates.CandidateEdges(
+        edges.source[keep],
+        edges.ledger[keep],
+        edges.crowded_sources,
+        edges.hit_source[hits],
+        edges.hit_ledger[hits],
+        edges.hit_key[hits],
+    )
+
+
 def _forbidden_indices(
     src: candidates.Side, led: candidates.Side, pairs: frozenset[tuple[str, str]]
 ) -> frozenset[tuple[int, int]]:
@@ -299,18 +351,31 @@ def _one_to_one(
     stats: dict[str, int],
     *,
     batch_totals: bool = False,
+    src_taken: np.ndarray | None = None,
+    led_taken: np.ndarray | None = None,
 ) -> list[Proposal]:
-    """The 1:1 pass; `batch_totals`: the last one, for batch rows only (see `_match`)."""
+    """The 1:1 pass; `batch_totals`: the last one, for batch rows only (see `_match`).
+
+    Taken rows (`match`'s `taken_*`) join the candidate search and are dropped from its
+    edges: a crowded amount keeps its nearest candidates, and a too-common evidence key is
+    skipped, counting them as the pass that matched them did, so a rerun does not find a
+    coincidence that pass left out.
+    """
     window = settings.date_window_days
+    has_taken = (src_taken is not None and bool(src_taken.any())) or (
+        led_taken is not None and bool(led_taken.any())
+    )
     edges = candidates.generate(
         src,
         led,
         vocab,
-        np.flatnonzero(src_free),
-        np.flatnonzero(led_free),
+        np.flatnonzero(src_free | src_taken if has_taken and src_taken is not None else src_free),
+        np.flatnonzero(led_free | led_taken if has_taken and led_taken is not None else led_free),
         _search_tolerances(src, tolerance, reference_tolerance),
         window,
     )
+    if has_taken:
+        edges = _free_edges(edges, src_free, led_free)
     stats["candidate_pairs"] = len(edges.source)
     stats["crowded_sources"] = edges.crowded_sources
     scored = candidates.score(

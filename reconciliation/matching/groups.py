@@ -243,6 +243,13 @@ class _Context:
     settings: MatchSettings
     forbidden: frozenset[tuple[int, int]]  # (source index, ledger index)
     stats: dict[str, int]
+    # Rows already in live matches (engine.match's `taken_*`): competitors, never members.
+    src_taken: np.ndarray
+    led_taken: np.ndarray
+
+    def taken(self, *, many_on_ledger: bool) -> np.ndarray:
+        """The taken mask of the side the members come from."""
+        return self.led_taken if many_on_ledger else self.src_taken
 
 
 @dataclass(slots=True)
@@ -268,11 +275,26 @@ def find_groups(
     settings: MatchSettings,
     forbidden: frozenset[tuple[int, int]],
     stats: dict[str, int],
+    src_taken: np.ndarray | None = None,
+    led_taken: np.ndarray | None = None,
 ) -> list[GroupProposal]:
-    """1:N then N:1 proposals on the free rows; marks used rows in the free masks."""
+    """1:N then N:1 proposals on the free rows; marks used rows in the free masks.
+
+    Rows marked in `src_taken`/`led_taken` (already in a live match, neither free nor
+    targets) stay in every pool a combination must be unique in, but a combination that
+    uses one is never proposed. A rerun thus judges uniqueness against the candidates the
+    pass before saw (those it took later in that pass included) and finds nothing that
+    pass declined as ambiguous: see engine.match.
+    """
     if settings.max_group_size < 2:
         return []
-    ctx = _Context(settings, forbidden, stats)
+    ctx = _Context(
+        settings,
+        forbidden,
+        stats,
+        np.zeros(len(src), dtype=bool) if src_taken is None else src_taken,
+        np.zeros(len(led), dtype=bool) if led_taken is None else led_taken,
+    )
     stats.setdefault("group_budget_exhausted", 0)
     out: list[GroupProposal] = []
 
@@ -280,7 +302,7 @@ def find_groups(
     reach = max(window, settings.reference_window_days)
     batch_rows = np.fromiter((len(r.details) > 1 for r in src.rows), bool, len(src))
     targets = np.flatnonzero(src_free & (src.amount != 0))
-    members = np.flatnonzero(led_free & (led.amount != 0))
+    members = np.flatnonzero((led_free | ctx.led_taken) & (led.amount != 0))
     pools = _pools(src, targets, tolerance, led, members, vocab, window, reach)
     by_amount = _detail_amount_index(src, targets[batch_rows[targets]], led, members)
     todo = sorted(
@@ -313,7 +335,7 @@ def find_groups(
 
     # Splits: bank rows that are batches themselves are not parts of a split.
     targets = np.flatnonzero(led_free & (led.amount != 0))
-    members = np.flatnonzero(src_free & (src.amount != 0) & ~batch_rows)
+    members = np.flatnonzero((src_free | ctx.src_taken) & (src.amount != 0) & ~batch_rows)
     led_tolerance = np.zeros(len(led), dtype=tolerance.dtype)
     if settings.amount_tolerance_pct:
         rows = led.rows
@@ -346,7 +368,7 @@ def find_groups(
     targets = np.flatnonzero(src_free & (src.amount != 0))
     cues = _batch_cues(src, targets)
     if cues and src.amount.dtype != object:
-        members = np.flatnonzero(led_free & (led.amount != 0))
+        members = np.flatnonzero((led_free | ctx.led_taken) & (led.amount != 0))
         for found in _payment_runs(src, led, led_free, _DayIndex(led, members), cues, ctx):
             src_free[found.source[0]] = False
             out.append(found)
@@ -514,13 +536,16 @@ def _by_subset(
     pool_name, exact = stage
     target = abs(int(side.amount[t]))
     o_amount = other.amount
+    # Taken rows compete (a second combination through one makes the target ambiguous)
+    # but are never part of a proposal.
+    taken = ctx.taken(many_on_ledger=many_on_ledger)
     if pool_name != "date":
         if not exact and not tol:
             return None  # without a tolerance the exact stage said it all
         pool = [
             m
             for m in pools.evidence.get(t, ())
-            if free[m] and not _forbidden(ctx, t, m, many_on_ledger=many_on_ledger)
+            if (free[m] or taken[m]) and not _forbidden(ctx, t, m, many_on_ledger=many_on_ledger)
         ]
         if len(pool) < 2:
             return None
@@ -535,7 +560,7 @@ def _by_subset(
             return None
         lo, hi = (target, target) if exact else (target - tol, target + tol)
         found = _unique(pool, o_amount, lo, hi, ctx)
-        if found is None:
+        if found is None or not all(free[m] for m in found):
             return None
         return _group_proposal(side, t, other, found, tol, ctx, many_on_ledger, "evidence")
     if many_on_ledger and batch_cue(side.rows[t]) is None:
@@ -546,12 +571,14 @@ def _by_subset(
     near = [
         m
         for m in pools.window.get(t, ())
-        if free[m]
+        if (free[m] or taken[m])
         and abs(int(o_amount[m])) < target
         and not _forbidden(ctx, t, m, many_on_ledger=many_on_ledger)
     ]
     if 2 <= len(near) <= DATE_POOL:
         found = _unique(near, o_amount, target, target, ctx)
+        if found is not None and not all(free[m] for m in found):
+            return None
         if found is not None and (many_on_ledger or _one_party(other, found)):
             return _group_proposal(side, t, other, found, 0, ctx, many_on_ledger, "date")
     return None
@@ -667,7 +694,8 @@ def _run_solutions(
         bucket = [
             lg
             for lg in days.day(currency, sign, center + offset)
-            if led_free[lg]
+            # Taken entries count as sets that add up; _payment_runs never proposes them.
+            if (led_free[lg] or ctx.led_taken[lg])
             and abs(int(led.amount[lg])) < abs(target)
             and not _forbidden(ctx, b, lg, many_on_ledger=True)
         ]

@@ -111,12 +111,15 @@ class FreeLedgerEntry(NamedTuple):
     description: str
 
 
-def _source_rows(run: Run) -> list[EntryRow]:
-    free = SourceEntry.objects.filter(
-        run=run, match_status=SourceEntryMatchStatus.UNMATCHED
-    ).exclude(
-        Exists(MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True))
-    )
+def _source_rows(run: Run, *, taken: bool = False) -> list[EntryRow]:
+    """The run's free bank entries; `taken`: instead those already in a live match."""
+    linked = Exists(MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True))
+    if taken:
+        free = SourceEntry.objects.filter(linked, run=run)
+    else:
+        free = SourceEntry.objects.filter(
+            run=run, match_status=SourceEntryMatchStatus.UNMATCHED
+        ).exclude(linked)
     rows = []
     for e in stream_rows(free, FreeSourceEntry, as_text=("id",)):
         refs = tuple(
@@ -193,20 +196,27 @@ def _sources_by_account(
 
 
 def _ledger_rows(
-    run: Run, *, first: dt.date, last: dt.date, window: int, account: uuid.UUID | None = None
+    run: Run,
+    *,
+    first: dt.date,
+    last: dt.date,
+    window: int,
+    account: uuid.UUID | None = None,
+    taken: bool = False,
 ) -> list[EntryRow]:
-    """Free GL entries of the run's ledger (and account) near the statement's dates.
+    """Free GL entries of the run's ledger (and account) near the statement's dates;
+    `taken`: instead those already in a live match.
 
     The date bound keeps a ledger's years of history out of memory; it is wider than the
     matching window (business days: 5 of them span 7 calendar days) so value-date
     candidates are not lost.
     """
     margin = dt.timedelta(days=window * 7 // 5 + 9)
+    linked = Exists(MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True))
     qs = LedgerEntry.objects.filter(
         ledger_id=run.ledger_id, booking_date__gte=first - margin, booking_date__lte=last + margin
-    ).exclude(
-        Exists(MatchLedgerLink.objects.filter(ledger_entry_id=OuterRef("pk"), is_active=True))
     )
+    qs = qs.filter(linked) if taken else qs.exclude(linked)
     if account is not None or run.account_id:
         qs = qs.filter(account_id=account or run.account_id)
     rows = []
@@ -416,6 +426,10 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchRe
         reach = max(match_settings.date_window_days, match_settings.reference_window_days)
         forbidden = _forbidden_pairs(run)
         accounts = run_account_ids(run=run)
+        # Entries already in live matches: the engine judges a split's or batch's
+        # uniqueness against them too, so a rerun sees the candidates the first pass saw
+        # and adds nothing (engine.match, issue #13 §5). A first pass reads none.
+        taken_sources = _source_rows(run, taken=True)
         if len(accounts) <= 1:
             ledger_rows = _ledger_rows(run, first=span["first"], last=span["last"], window=reach)
             proposals = engine_match(
@@ -423,12 +437,19 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchRe
                 ledger=ledger_rows,
                 settings=match_settings,
                 forbidden_pairs=forbidden,
+                taken_source=taken_sources,
+                taken_ledger=_ledger_rows(
+                    run, first=span["first"], last=span["last"], window=reach, taken=True
+                )
+                if taken_sources
+                else (),
             ).proposals
         else:
             # Statements of several accounts: each account's entries against its own GL
             # entries (a transfer between two accounts is no match).
             ledger_rows, proposals = [], ()
             parts = _sources_by_account(run, sources, accounts)
+            taken_parts = _sources_by_account(run, taken_sources, accounts)
             for account_id in accounts:
                 part_ledger = _ledger_rows(
                     run, first=span["first"], last=span["last"], window=reach, account=account_id
@@ -439,6 +460,17 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchRe
                     ledger=part_ledger,
                     settings=match_settings,
                     forbidden_pairs=forbidden,
+                    taken_source=taken_parts.get(account_id, []),
+                    taken_ledger=_ledger_rows(
+                        run,
+                        first=span["first"],
+                        last=span["last"],
+                        window=reach,
+                        account=account_id,
+                        taken=True,
+                    )
+                    if taken_sources
+                    else (),
                 ).proposals
         suggested, accepted, accepted_sources, accepted_ledgers = _persist(
             run=run,
