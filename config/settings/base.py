@@ -263,6 +263,8 @@ CELERY_BEAT_SCHEDULE = {
     "recover-stale-runs": {
         "task": "reconciliation.recover_stale_runs",
         "schedule": timedelta(seconds=RUN_SWEEP_SECONDS),
+        # While no worker runs, beat would pile up a sweep per interval; one is enough.
+        "options": {"expires": RUN_SWEEP_SECONDS},
     },
     "expire-idempotency-records": {
         "task": "ledgers.expire_idempotency_records",

@@ -106,6 +106,10 @@ def test_a_worker_killed_mid_match_is_replaced_and_the_run_completes(
     assert run_counts(stack.db, run) == expected
     assert stack.integrity() == []
     assert state["seconds"] < 120
+    (attempts,), *_ = stack.db.query(
+        "SELECT match_attempts FROM reconciliation_run WHERE id = %s", [run]
+    )
+    assert attempts == 1  # re-queued once, by the sweep, when the dead worker's lease expired
 
 
 def test_a_pool_child_killed_mid_match_is_redelivered_and_the_run_completes(
@@ -150,7 +154,7 @@ def test_an_upload_while_redis_is_down_is_matched_when_it_returns(
 
 def test_a_database_outage_during_a_match_is_outlasted(stack: Stack, month: Month) -> None:
     expected = baseline(stack, month)
-    stack.start_worker("worker")
+    worker = stack.start_worker("worker")
     run = _upload_for_worker(stack, month, "database down")
     _wait_for_lease(stack.db, run)
     time.sleep(0.5)
@@ -161,6 +165,7 @@ def test_a_database_outage_during_a_match_is_outlasted(stack: Stack, month: Mont
     _wait_for_end(stack, run, timeout=180)
     assert run_counts(stack.db, run) == expected
     assert stack.integrity() == []
+    assert "database error (OperationalError); retry" in worker.tail(100_000)  # backed off
 
 
 # Within this many seconds a request answers 503 while PostgreSQL is frozen (#13 §3).
