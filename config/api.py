@@ -11,9 +11,11 @@ import binascii
 import datetime
 import json
 import logging
+import sys
 from collections import OrderedDict
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -31,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import set_rollback
 
+from config.database import is_database_unavailable, service_unavailable_response
 from ledgers.api.fields import RequestTooLarge
 from ledgers.exceptions import DomainError, Invalid
 
@@ -58,6 +61,11 @@ class ServiceUnavailable(exceptions.APIException):
     default_detail = "A backing service is unavailable; retry later."
     default_code = "service_unavailable"
 
+    def __init__(self) -> None:
+        super().__init__()
+        # drf-standardized-errors turns `wait` into the Retry-After header (API.md).
+        self.wait = settings.DB_UNAVAILABLE_RETRY_AFTER_SECONDS
+
 
 class TooManyFields(exceptions.APIException):
     status_code = 400
@@ -66,6 +74,8 @@ class TooManyFields(exceptions.APIException):
 
 
 class DomainExceptionHandler(ExceptionHandler):
+    """Installed as DRF_STANDARDIZED_ERRORS["EXCEPTION_HANDLER_CLASS"]."""
+
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         # A lost database connection is infrastructure, not a bug in the request: 503, and the
         # transaction is rolled back by the caller's atomic block, so nothing is half-written.
@@ -73,6 +83,13 @@ class DomainExceptionHandler(ExceptionHandler):
             logger.warning("database unavailable: %s", type(exc).__name__)
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
+
+    def report_exception(self, exc: exceptions.APIException, response: Response) -> None:
+        # An outage is logged above as a warning; reporting it as a server error (the
+        # got_request_exception signal, error trackers) would page someone once per request.
+        if isinstance(exc, ServiceUnavailable):
+            return
+        super().report_exception(exc, response)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -129,7 +146,11 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     return JsonResponse(error_body(status=404, code="not_found", detail="Not found."), status=404)
 
 
-def json_500(request: HttpRequest) -> JsonResponse:
+def json_500(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except` block, so the exception is at hand: a database
+    # that went away in a middleware (outside any view) is a 503 as well.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return service_unavailable_response(request)
     return JsonResponse(
         error_body(status=500, code="error", detail="Server Error (500)"), status=500
     )

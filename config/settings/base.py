@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.security.SecurityHeadersMiddleware",
+    # Web statement/lock timeouts, and 503 instead of 500 when the database is gone.
+    "config.database.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +91,47 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
 
+# --- Database outages (issue #13 §3) -------------------------------------------------------
+# Every process: give up connecting after DB_CONNECT_TIMEOUT s (a stopped or frozen server
+# otherwise hangs the caller for as long as TCP retries), and TCP keepalives plus a user
+# timeout so a connection to a host that vanished (network cut, VM frozen) fails within about
+# a minute instead of the kernel's two hours. Keepalives cannot tell a SIGSTOPped server
+# process from a slow one (its kernel still acknowledges), which is why /healthz checks on a
+# fresh connection of its own (config/health.py). Unix sockets ignore the TCP options.
+DB_CONNECT_TIMEOUT = int(os.environ.get("DB_CONNECT_TIMEOUT", "3"))
+DB_KEEPALIVES_IDLE = int(os.environ.get("DB_KEEPALIVES_IDLE", "30"))
+DB_KEEPALIVES_INTERVAL = int(os.environ.get("DB_KEEPALIVES_INTERVAL", "10"))
+DB_KEEPALIVES_COUNT = int(os.environ.get("DB_KEEPALIVES_COUNT", "3"))
+# Web requests only (config.database.WebDatabaseTimeoutsMiddleware sets them on the
+# connections it opens): a runaway statement or a lock queue ends as a 503 well before
+# gunicorn's worker timeout (120 s in docker-compose.yml). Workers, commands (migrate,
+# benchmark) and the test suite run without them: a 1M x 1M auto-match legitimately runs
+# minutes. The web statement limit still leaves room for a 1M-row CSV upload (~35 s).
+DB_WEB_STATEMENT_TIMEOUT_MS = int(os.environ.get("DB_WEB_STATEMENT_TIMEOUT_MS", "60000"))
+DB_WEB_LOCK_TIMEOUT_MS = int(os.environ.get("DB_WEB_LOCK_TIMEOUT_MS", "10000"))
+# /healthz: its own connection, answering 503 after at most this long (psycopg's minimum
+# connect timeout is 2 s).
+HEALTHZ_DB_TIMEOUT_SECONDS = int(os.environ.get("HEALTHZ_DB_TIMEOUT_SECONDS", "2"))
+# The Retry-After of a 503 for a database outage or timeout.
+DB_UNAVAILABLE_RETRY_AFTER_SECONDS = int(os.environ.get("DB_UNAVAILABLE_RETRY_AFTER_SECONDS", "5"))
+
+
+def database_connection_options() -> dict[str, Any]:
+    """The libpq options every process connects with (see above)."""
+    return {
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": DB_KEEPALIVES_IDLE,
+        "keepalives_interval": DB_KEEPALIVES_INTERVAL,
+        "keepalives_count": DB_KEEPALIVES_COUNT,
+        # Unacknowledged data (the host is gone) fails the connection after this long.
+        "tcp_user_timeout": (DB_KEEPALIVES_IDLE + DB_KEEPALIVES_INTERVAL * DB_KEEPALIVES_COUNT)
+        * 1000,
+    }
+
+
+# --- end of database outages ----------------------------------------------------------------
+
 
 def postgresql_database(url: str) -> dict[str, Any]:
     """Django's DATABASES entry for `url`, which must name a PostgreSQL database."""
@@ -106,6 +149,8 @@ def postgresql_database(url: str) -> dict[str, Any]:
             "DATABASE_URL=postgres://user:password@host:5432/name, or leave it unset under "
             "`make run` for the embedded PostgreSQL."
         )
+    # Options given in the URL's query string win over the defaults.
+    config["OPTIONS"] = {**database_connection_options(), **config.get("OPTIONS", {})}
     return config
 
 
@@ -166,7 +211,11 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
-DRF_STANDARDIZED_ERRORS = {"ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True}
+DRF_STANDARDIZED_ERRORS = {
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    # Maps a lost or timed-out database to 503 `service_unavailable` (issue #13 §3).
+    "EXCEPTION_HANDLER_CLASS": "config.api.DomainExceptionHandler",
+}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bank reconciliation API",
@@ -278,7 +327,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # Domain settings.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "48")))
-IDEMPOTENCY_IN_FLIGHT_TIMEOUT = timedelta(minutes=5)
 RUN_STALE_AFTER = timedelta(minutes=int(os.environ.get("RUN_STALE_AFTER_MINUTES", "45")))
 GL_BULK_MAX = 10_000
 DISCREPANCY_SEVERITY = {

@@ -53,17 +53,18 @@ def run_idempotently(
     )
     if stored is not None:
         return Response(stored.body, status=stored.status, headers={REPLAY_HEADER: "true"})
+    # The claim holds a session lock on this connection (ledgers/idempotency.py): every
+    # path below ends in idempotency_complete or idempotency_release, which give it up.
     try:
         response = handler()
+        succeeded = 200 <= response.status_code < 300
+        body = json.loads(json.dumps(response.data, default=str)) if succeeded else None
     except BaseException:
         idempotency_release(organization_id=organization_id, key=key)
         raise
-    if 200 <= response.status_code < 300:
+    if succeeded:
         idempotency_complete(
-            organization_id=organization_id,
-            key=key,
-            status=response.status_code,
-            body=json.loads(json.dumps(response.data, default=str)),
+            organization_id=organization_id, key=key, status=response.status_code, body=body
         )
     else:
         idempotency_release(organization_id=organization_id, key=key)

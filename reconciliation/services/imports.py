@@ -21,6 +21,19 @@ every statement ledger-wide, as before.
 Overlapping statements: an entry already imported for the same account (by the bank's
 own reference, else by a fingerprint with an occurrence number) is skipped and counted;
 two genuinely identical rows of one file get occurrence 1 and 2 and are both kept.
+
+Concurrent uploads. The duplicate-file check and the entry dedupe both read what earlier
+imports committed, so two uploads of one file (or of two overlapping statements of one
+account) running at once would each see nothing and both import. The import transaction
+therefore takes a per-ledger lock (`pg_advisory_xact_lock`, `_ledger_import_lock`) and
+only then checks for the duplicate file and dedupes entries: uploads into one ledger
+queue up, the first commits, the next sees its file (409 `duplicate_file`) and its
+entries (skipped). The lock is transaction-scoped, so it is released by the commit or
+rollback, also when the process dies. Lock order, the same in every import: the run row
+(`SELECT ... FOR UPDATE`), then the ledger's import lock; nothing that holds the import
+lock waits for another run's row, so uploads into different runs of one ledger cannot
+deadlock. An advisory lock rather than `FOR UPDATE` on the ledger row, because that row
+is also referenced (`FOR KEY SHARE`) by every GL entry and run written meanwhile.
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -346,20 +359,9 @@ def source_file_upload(
         )
     sha256 = file_sha256(stream)
     if not allow_duplicate:
-        existing = (
-            SourceFile.objects.filter(
-                ledger_id=run.ledger_id, sha256=sha256, status=SourceFileStatus.PROCESSED
-            )
-            .order_by("created_at")
-            .first()
-        )
-        if existing is not None:
-            raise Conflict(
-                "This file was already imported into this ledger; send allow_duplicate=true "
-                "to import it again.",
-                code="duplicate_file",
-                existing_source_file={"id": str(existing.pk), "run_id": str(existing.run_id)},
-            )
+        # A cheap early answer before parsing; the check that counts is repeated under the
+        # ledger's import lock in `_import`.
+        _validate_not_duplicate(ledger_id=run.ledger_id, sha256=sha256)
     try:
         detected = _detect(stream, file_format)
     except UnsupportedFormatError as exc:
@@ -440,6 +442,37 @@ def source_file_upload_path(
         )
 
 
+def _validate_not_duplicate(*, ledger_id: uuid.UUID, sha256: str) -> None:
+    """409 `duplicate_file` when these bytes were already imported into the ledger."""
+    existing = (
+        SourceFile.objects.filter(
+            ledger_id=ledger_id, sha256=sha256, status=SourceFileStatus.PROCESSED
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if existing is not None:
+        raise Conflict(
+            "This file was already imported into this ledger; send allow_duplicate=true "
+            "to import it again.",
+            code="duplicate_file",
+            existing_source_file={"id": str(existing.pk), "run_id": str(existing.run_id)},
+        )
+
+
+def _ledger_import_lock(*, ledger_id: uuid.UUID) -> None:
+    """Wait for the ledger's import lock; held until this transaction ends (module docstring).
+
+    The key is a 64-bit hash of a namespaced text, so it cannot meet another feature's
+    advisory lock; a hash collision between two ledgers would only make them queue.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"reconciliation.import:{ledger_id}"],
+        )
+
+
 def _ids(source_file: SourceFile) -> dict[str, str]:
     return {"id": str(source_file.pk), "run_id": str(source_file.run_id)}
 
@@ -463,6 +496,9 @@ def _import(
             .get(pk=run.pk)
         )
         run_validate_open(run=run)
+        _ledger_import_lock(ledger_id=run.ledger_id)
+        if not allow_duplicate:
+            _validate_not_duplicate(ledger_id=run.ledger_id, sha256=sha256)
         source_file = SourceFile.objects.create(
             run=run,
             ledger_id=run.ledger_id,

@@ -100,33 +100,6 @@ def test_the_same_key_with_another_body_is_409(api_client_for, alice_ledger):
     assert Run.objects.count() == 1
 
 
-def test_a_repeat_while_the_first_is_in_flight_is_409(api_client_for, alice_ledger, org_a):
-    from ledgers.api.idempotency import request_fingerprint  # noqa: F401 (documents the hash)
-
-    client = api_client_for("alice")
-    body = {"ledger_id": str(alice_ledger.pk), "mode": "automatic", "idempotency_key": "busy"}
-    # Claim the key as an in-flight request would, with the very same payload.
-    from rest_framework.test import APIRequestFactory
-
-    from ledgers.idempotency import idempotency_claim
-
-    request = APIRequestFactory().post(RUNS, body, format="json")
-    request.method = "POST"
-    from ledgers.api.idempotency import request_fingerprint as fingerprint
-
-    class _R:  # the fingerprint reads method, path and the parsed body only
-        method, path = "POST", RUNS
-
-    assert (
-        idempotency_claim(organization_id=org_a.pk, key="busy", request_hash=fingerprint(_R, body))
-        is None
-    )
-    response = client.post(RUNS, body, format="json")
-    assert response.status_code == 409
-    assert response.json()["errors"][0]["code"] == "idempotency_in_progress"
-    assert Run.objects.count() == 0
-
-
 def test_a_failed_keyed_create_releases_the_key(api_client_for, alice_ledger):
     client = api_client_for("alice")
     bad = create(
