@@ -249,6 +249,18 @@ def test_a_late_message_for_a_matched_run_changes_nothing(
     assert not MatchRequest.objects.exists()
 
 
+def test_make_run_matches_what_a_stopped_server_left_unfinished(alice_run: Run) -> None:
+    from reconciliation.services.match_requests import match_requests_recover_in_process
+
+    # The previous `make run` died in the middle of a match; its lease has not expired yet.
+    _running_with_request(
+        alice_run, lease_owner="old-server", lease_expires_at=timezone.now() + dt.timedelta(1)
+    )
+    match_requests_recover_in_process()
+    assert Run.objects.get(pk=alice_run.pk).status == "completed"
+    assert not MatchRequest.objects.exists()
+
+
 def test_requests_of_runs_no_longer_running_are_dropped(alice_run: Run) -> None:
     MatchRequest.objects.create(run=alice_run, requested_at=timezone.now())  # run is pending
     runs_recover_stale()
