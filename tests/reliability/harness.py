@@ -160,9 +160,9 @@ class Database:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.url, connect_timeout=5, autocommit=True) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
 
 class Stack:
@@ -223,11 +223,11 @@ class Stack:
             ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no"],
         )  # fmt: skip
-        wait_until(
-            lambda: socket.create_connection(("127.0.0.1", self.redis_port), 1).close() or True,
-            timeout=20,
-            what="redis",
-        )
+        wait_until(self._redis_answers, timeout=20, what="redis")
+
+    def _redis_answers(self) -> bool:
+        socket.create_connection(("127.0.0.1", self.redis_port), 1).close()
+        return True
 
     def stop_redis(self) -> None:
         assert self.redis is not None
@@ -313,7 +313,7 @@ def run_counts(db: Database, run_id: str) -> dict[str, int]:
                (SELECT count(*) FROM reconciliation_discrepancy WHERE run_id = %(r)s
                   AND status = 'open' AND is_current)
         """,
-        {"r": run_id},  # type: ignore[list-item]
+        {"r": run_id},
     )
     return {
         "accepted": accepted,
