@@ -10,12 +10,13 @@ import datetime as dt
 import io
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ledgers.models import Ledger
@@ -203,6 +204,37 @@ def test_a_live_lease_is_left_alone_by_the_sweep(alice_run: Run) -> None:
     assert runs_recover_stale() == 0
     request = MatchRequest.objects.get(run=alice_run)
     assert (request.attempts, request.lease_owner) == (0, "busy-worker")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_lease_on_a_run_being_matched_is_not_taken_away(alice_run: Run) -> None:
+    # A slow worker whose heartbeat could not get through: its lease looks dead, but its
+    # pass holds the run row. Another connection plays that pass.
+    _running_with_request(
+        alice_run, lease_owner="slow-worker", lease_expires_at=timezone.now() - dt.timedelta(1)
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def slow_pass() -> None:
+        try:
+            with transaction.atomic():
+                Run.objects.select_for_update().get(pk=alice_run.pk)
+                locked.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_pass)
+    thread.start()
+    try:
+        assert locked.wait(timeout=60)
+        assert runs_recover_stale() == 0
+        request = MatchRequest.objects.get(run=alice_run)
+        assert (request.attempts, request.lease_owner) == (0, "slow-worker")
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    assert runs_recover_stale() == 1  # the pass is gone (it died): now it is re-queued
 
 
 def test_a_second_task_does_not_take_a_live_lease(alice_run: Run) -> None:
