@@ -9,7 +9,7 @@ from uuid import UUID
 from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +59,6 @@ def drain_match_requests_on_start(**_: Any) -> None:
         runs_recover_stale()
     except DatabaseError:
         logger.warning("match request sweep at worker start failed; beat will retry")
+    finally:
+        # The main process does no other database work: no idle connection left open.
+        connection.close()
