@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON := $(UV) run --frozen python
 PYTEST_ARGS ?=
 
-.PHONY: help install run db-stop worker beat test lint format bench bench-quick loadtest schema fuzz
+.PHONY: help install run db-stop worker beat test reliability lint format bench bench-quick loadtest schema fuzz
 
 # `make loadtest DURATION=600` is the full 10-minute run of issue #8.
 DURATION ?= 60
@@ -17,7 +17,9 @@ help:
 	@echo "              load demo data, serve API + admin on $(HOST):$(PORT)"
 	@echo "make test   - the test suite (DATABASE_URL, else 127.0.0.1:5432, else embedded)"
 	@echo "make db-stop - stop the embedded PostgreSQL of make run if it is still running"
-	@echo "make worker - a Celery worker (needs REDIS_URL)"
+	@echo "make worker - a Celery worker (needs REDIS_URL); run one make beat beside the workers"
+	@echo "make beat   - the periodic tasks (match-request sweep every 10 s): exactly one"
+	@echo "make reliability - fault injection: workers, Redis, PostgreSQL killed mid-work"
 	@echo "make lint   - ruff check + format check + mypy strict against mypy-baseline.txt"
 	@echo "make fuzz   - schemathesis over every API operation, FUZZ_EXAMPLES (100) per operation"
 	@echo "make bench  - the benchmark scenarios, written to var/bench.json"
@@ -47,6 +49,11 @@ beat: install
 
 test: install
 	@bash scripts/test.sh $(PYTEST_ARGS)
+
+# Fault injection (tests/reliability): a throwaway PostgreSQL cluster, Redis, gunicorn and
+# Celery processes of its own, killed and frozen mid-work; about 6-10 minutes.
+reliability: install
+	@RECON_RELIABILITY=1 bash scripts/test.sh -p no:randomly tests/reliability $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run --frozen ruff check .

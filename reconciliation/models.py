@@ -135,6 +135,44 @@ class Run(models.Model):
         return self.approved_at is not None
 
 
+class MatchRequest(models.Model):
+    """The outbox of "match this run": written in the upload's transaction, so the request
+    survives a broker outage, and the lease of the worker that is matching.
+
+    One row per run while its matching is owed (`reconciliation.services.auto_match`
+    explains the life cycle). `enqueued_at` is null until a broker accepted a message for
+    it; `lease_expires_at`/`lease_owner` say which task is matching it and until when, kept
+    alive by that worker's heartbeat. The row lives apart from `Run` because the matching
+    pass holds the run row locked for its whole length: a heartbeat there would wait for
+    the very pass it reports on.
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="match_request")
+    requested_at = models.DateTimeField()
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Leases that expired (a worker died holding it, or a message got lost): bounded by
+    # RUN_MATCH_MAX_ATTEMPTS, then the run fails with `stale_run`.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.CharField(max_length=255, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep's two questions: what is not yet with a broker, whose lease expired.
+            models.Index(
+                fields=["requested_at"],
+                condition=Q(enqueued_at__isnull=True),
+                name="matchrequest_undelivered",
+            ),
+            models.Index(fields=["lease_expires_at"], name="matchrequest_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Match request for run {self.run_id}"
+
+
 class RunReport(models.Model):
     """The reconciliation report of an approved run, frozen at approval.
 

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
 from uuid import UUID
 
-from celery import shared_task
-from django.db import OperationalError
+from celery import Task, shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+
+logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="reconciliation.run_auto_match",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_kwargs={"max_retries": 5},
-)
-def run_auto_match_task(*, run_id: str) -> None:
+@shared_task(bind=True, name="reconciliation.run_auto_match", max_retries=None)
+def run_auto_match_task(self: Task[Any, Any], *, run_id: str) -> None:
     from reconciliation.services.auto_match import run_auto_match_job
+    from reconciliation.services.match_requests import retry_countdown
 
-    run_auto_match_job(run_id=UUID(run_id))
+    try:
+        # The task id owns the lease, and a retry keeps the id: it takes its lease back.
+        run_auto_match_job(run_id=UUID(run_id), owner=self.request.id or "")
+    except (OperationalError, InterfaceError) as exc:
+        # Database away: capped exponential backoff (RUN_MATCH_RETRY_*) that outlasts
+        # minutes of outage. When even that is used up, the lease expires and the sweep
+        # queues the run again (RUN_MATCH_MAX_ATTEMPTS).
+        retries = self.request.retries
+        if retries >= settings.RUN_MATCH_MAX_RETRIES:
+            raise
+        countdown = retry_countdown(retries)
+        logger.warning(
+            "run %s: database error (%s); retry %d in %.1f s",
+            run_id,
+            type(exc).__name__,
+            retries + 1,
+            countdown,
+        )
+        raise self.retry(
+            exc=exc, countdown=countdown, max_retries=settings.RUN_MATCH_MAX_RETRIES
+        ) from exc
 
 
 @shared_task(name="reconciliation.recover_stale_runs")
@@ -25,3 +47,18 @@ def recover_stale_runs_task() -> int:
     from reconciliation.services.auto_match import runs_recover_stale
 
     return runs_recover_stale()
+
+
+@worker_ready.connect
+def drain_match_requests_on_start(**_: Any) -> None:
+    """A worker that starts delivers what waited for it (the broker or every worker was
+    down), without waiting for the first beat."""
+    from reconciliation.services.auto_match import runs_recover_stale
+
+    try:
+        runs_recover_stale()
+    except DatabaseError:
+        logger.warning("match request sweep at worker start failed; beat will retry")
+    finally:
+        # The main process does no other database work: no idle connection left open.
+        connection.close()

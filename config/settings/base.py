@@ -294,10 +294,26 @@ CELERY_TASK_SOFT_TIME_LIMIT = 28 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Matching hand-off and recovery (reconciliation/services/auto_match.py): the upload writes a
+# match request (outbox) in its transaction; the sweep delivers undelivered requests and
+# re-queues runs whose worker stopped heart-beating. A dead worker's run is matched again
+# within RUN_LEASE_SECONDS + RUN_SWEEP_SECONDS.
+RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "10"))
+RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "10"))
+RUN_LEASE_SECONDS = float(os.environ.get("RUN_LEASE_SECONDS", "45"))
+# Lost leases (worker killed, message lost) before the run fails with `stale_run`.
+RUN_MATCH_MAX_ATTEMPTS = int(os.environ.get("RUN_MATCH_MAX_ATTEMPTS", "3"))
+# Database errors during a match: retry after base * 2^n seconds (capped, 75-100 % of it, so
+# workers that failed together do not return together). 12 retries wait at least 6 minutes.
+RUN_MATCH_RETRY_BASE_SECONDS = float(os.environ.get("RUN_MATCH_RETRY_BASE_SECONDS", "2"))
+RUN_MATCH_RETRY_MAX_SECONDS = float(os.environ.get("RUN_MATCH_RETRY_MAX_SECONDS", "60"))
+RUN_MATCH_MAX_RETRIES = int(os.environ.get("RUN_MATCH_MAX_RETRIES", "12"))
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-runs": {
         "task": "reconciliation.recover_stale_runs",
-        "schedule": timedelta(minutes=5),
+        "schedule": timedelta(seconds=RUN_SWEEP_SECONDS),
+        # While no worker runs, beat would pile up a sweep per interval; one is enough.
+        "options": {"expires": RUN_SWEEP_SECONDS},
     },
     "expire-idempotency-records": {
         "task": "ledgers.expire_idempotency_records",

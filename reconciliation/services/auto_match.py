@@ -18,9 +18,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _json_text  # the C encoder json.dumps uses
 from typing import Any, NamedTuple
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
@@ -35,7 +34,14 @@ from reconciliation.choices import (
     SourceEntryMatchStatus,
 )
 from reconciliation.matching.types import Criterion, EntryRow, MatchSettings, Proposal
-from reconciliation.models import Match, MatchLedgerLink, MatchSourceLink, Run, SourceEntry
+from reconciliation.models import (
+    Match,
+    MatchLedgerLink,
+    MatchRequest,
+    MatchSourceLink,
+    Run,
+    SourceEntry,
+)
 from reconciliation.selectors import run_account_ids
 from reconciliation.services.runs import run_audit, run_validate_open
 
@@ -527,75 +533,60 @@ def run_auto_match(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchResu
 
 
 def run_auto_match_enqueue(*, run: Run) -> None:
-    """Queue matching for after the current transaction commits (never inside it: the worker
-    would read uncommitted state). `robust` logs a broker outage instead of failing the
-    committed upload; the stale-run sweeper re-queues it when the broker is back."""
-    from reconciliation.tasks import run_auto_match_task
+    """Ask for the run's matching inside the current transaction: a durable request (the
+    outbox row) delivered to the broker after commit, and again by the sweep until a worker
+    completes it (`reconciliation.services.match_requests`)."""
+    from reconciliation.services.match_requests import match_request_create
 
-    run_id = str(run.pk)
-
-    # A named function, not a partial: Django's robust on_commit logs the callback's
-    # __qualname__ when it fails, and a partial has none (the log call itself would raise).
-    def enqueue_auto_match() -> None:
-        run_auto_match_task.delay(run_id=run_id)
-
-    transaction.on_commit(enqueue_auto_match, robust=True)
+    match_request_create(run=run)
 
 
-def run_auto_match_job(*, run_id: uuid.UUID) -> None:
+def run_auto_match_job(*, run_id: uuid.UUID, owner: str = "") -> None:
     """The worker's entry: match a run that is `running` after an upload, then complete it.
 
-    Redelivery-safe: a run that is no longer `running` (finished, closed, deleted) is left
-    alone, and a pass over an already matched run creates nothing.
+    Holds the request's lease (kept alive by heartbeats) while matching. Redelivery-safe: a
+    request that is gone or leased by a live worker is left alone, a run no longer
+    `running` under its row lock is not matched again, and a pass over an already matched
+    run creates nothing. Database errors propagate (the task retries); any other error fails
+    the run with the reason.
     """
-    run = Run.objects.filter(pk=run_id).first()
-    if run is None or run.status != RunStatus.RUNNING:
+    from reconciliation.services.match_requests import (
+        Claim,
+        match_request_claim,
+        match_request_heartbeats,
+    )
+
+    owner = owner or f"local-{uuid.uuid4()}"
+    if match_request_claim(run_id=run_id, owner=owner) is not Claim.TAKEN:
         return
-    try:
-        run_auto_match(run=run, actor=None)
-    except OperationalError:
-        raise  # infrastructure: the task retries
-    except Exception as exc:
-        logger.exception("auto-match of run %s failed", run_id)
-        error = {"code": "auto_match_failed", "detail": f"{type(exc).__name__}: {exc}"[:500]}
-        Run.objects.filter(pk=run_id).exclude(status=RunStatus.CLOSED).update(
-            status=RunStatus.FAILED, error=error, finished_at=timezone.now()
-        )
-
-
-MAX_MATCH_ATTEMPTS = 3
+    with match_request_heartbeats(run_id=run_id, owner=owner):
+        try:
+            with transaction.atomic():
+                run = Run.objects.select_for_update(of=("self",)).filter(pk=run_id).first()
+                if run is not None and run.status == RunStatus.RUNNING:
+                    run_auto_match(run=run, actor=None)
+                # In the completing transaction: the run is never completed with its
+                # request still owed, nor the request gone with the run unfinished.
+                MatchRequest.objects.filter(run_id=run_id).delete()
+        except (OperationalError, InterfaceError):
+            raise  # infrastructure: the task retries under the same lease
+        except Exception as exc:
+            logger.exception("auto-match of run %s failed", run_id)
+            error = {"code": "auto_match_failed", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+            with transaction.atomic():
+                Run.objects.filter(pk=run_id).exclude(status=RunStatus.CLOSED).update(
+                    status=RunStatus.FAILED, error=error, finished_at=timezone.now()
+                )
+                MatchRequest.objects.filter(run_id=run_id).delete()
 
 
 def runs_recover_stale() -> int:
-    """Runs stuck in `running` past RUN_STALE_AFTER (worker died, broker lost the message):
-    queue their matching again, at most MAX_MATCH_ATTEMPTS times, then fail them with the
-    reason, so a run never stays `running` forever."""
-    from reconciliation.tasks import run_auto_match_task
+    """The beat sweep: deliver undelivered match requests and re-queue runs whose worker
+    died, failing them (`stale_run`) after RUN_MATCH_MAX_ATTEMPTS, so a run never stays
+    `running` forever. Returns how many requests went to the broker."""
+    from reconciliation.services.match_requests import match_requests_sweep
 
-    now = timezone.now()
-    requeued = 0
-    stale = Run.objects.filter(
-        status=RunStatus.RUNNING, match_requested_at__lt=now - settings.RUN_STALE_AFTER
-    )
-    for run in stale.only("pk", "match_attempts"):
-        if run.match_attempts + 1 >= MAX_MATCH_ATTEMPTS:
-            Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-                status=RunStatus.FAILED,
-                finished_at=now,
-                error={
-                    "code": "stale_run",
-                    "detail": "Matching did not finish after "
-                    f"{MAX_MATCH_ATTEMPTS} attempts; retry with POST .../auto-match.",
-                },
-            )
-            continue
-        claimed = Run.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, match_attempts=run.match_attempts
-        ).update(match_attempts=run.match_attempts + 1, match_requested_at=now)
-        if claimed:
-            run_auto_match_task.delay(run_id=str(run.pk))
-            requeued += 1
-    return requeued
+    return match_requests_sweep()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -36,6 +37,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Applying {pending} migration(s) ...")
             call_command("migrate", interactive=False, verbosity=0)
         call_command("load_demo", host=options["host"], port=options["port"], stdout=self.stdout)
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # No worker and no beat: matching a previous server left unfinished is done now.
+            from reconciliation.services.match_requests import match_requests_recover_in_process
+
+            match_requests_recover_in_process()
         if options["no_serve"]:
             return
         # The checks ran when this command started; runserver would run them again.
