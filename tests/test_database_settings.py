@@ -30,7 +30,7 @@ def test_a_postgresql_url_is_accepted_with_a_socket_directory_as_host():
 
     database = postgresql_database("postgres://postgres@%2Fwork%2Frepo%2Fvar%2Fpostgres:5432/recon")
 
-    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["ENGINE"] == "config.postgresql"  # Django's, with a bounded health check
     assert database["HOST"] == "/work/repo/var/postgres"
     assert database["NAME"] == "recon"
 

@@ -57,6 +57,48 @@ def silent_server() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
+class FreezableProxy:
+    """A TCP relay in front of the test server that can stop relaying while keeping both
+    sockets open: to the client, exactly a SIGSTOPped PostgreSQL behind an established
+    connection (the kernel still acknowledges, nothing answers)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.frozen = threading.Event()
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._relay, args=(a, b), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                while self.frozen.is_set():  # hold the bytes; never answer
+                    time.sleep(0.05)
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.frozen.clear()
+        for sock in self.sockets:
+            sock.close()
+
+
 def assert_503(response: Any) -> dict[str, Any]:
     assert response.status_code == 503, response.content
     assert response["Retry-After"] == "5"
@@ -160,3 +202,34 @@ def test_an_upload_stuck_behind_a_lock_is_503_after_the_lock_timeout(
         holder.join()
         connection.close()
     assert_503(response)
+
+
+def test_a_reused_connection_to_a_frozen_server_is_dropped_within_the_health_check_timeout(
+    settings: Any,
+) -> None:
+    """Before each request's first query Django checks a reused connection; against a frozen
+    server that check used to hang until gunicorn's timeout (config/postgresql/base.py)."""
+    settings.DB_HEALTH_CHECK_TIMEOUT_SECONDS = 1
+    db: Any = connections["default"]  # this thread's; the stubs lack the health-check flags
+    settings_dict = connections["default"].settings_dict
+    proxy = FreezableProxy((settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"])))
+    try:
+        with database_at(proxy.port):
+            with connection.cursor() as cursor:  # an earlier request left it open
+                cursor.execute("SELECT 1")
+            db.health_check_enabled = True  # CONN_HEALTH_CHECKS, as deployed
+            db.health_check_done = False  # a new request starts
+            assert db.is_usable()  # a live server passes the bounded check
+            proxy.frozen.set()
+            # On a thread of its own, so a regression fails here instead of hanging the suite.
+            db.inc_thread_sharing()  # the checker thread uses this thread's connection
+            check = threading.Thread(target=db.close_if_health_check_failed)
+            check.start()
+            check.join(timeout=20)  # 1 s here; loose for a loaded machine, the point: no hang
+            assert not check.is_alive(), "the health check hung on a frozen server"
+            db.dec_thread_sharing()
+            assert db.connection is None  # dropped: the next query reconnects
+    finally:
+        db.health_check_enabled = False
+        proxy.close()
+        connection.close()

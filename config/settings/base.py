@@ -112,6 +112,10 @@ DB_WEB_LOCK_TIMEOUT_MS = int(os.environ.get("DB_WEB_LOCK_TIMEOUT_MS", "10000"))
 # /healthz: its own connection, answering 503 after at most this long (psycopg's minimum
 # connect timeout is 2 s).
 HEALTHZ_DB_TIMEOUT_SECONDS = int(os.environ.get("HEALTHZ_DB_TIMEOUT_SECONDS", "2"))
+# The check of a reused connection before a request's first query (CONN_HEALTH_CHECKS) gives
+# up after this long, so a frozen server costs a request this plus DB_CONNECT_TIMEOUT, not a
+# hang (config/postgresql/base.py).
+DB_HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("DB_HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
 # The Retry-After of a 503 for a database outage or timeout.
 DB_UNAVAILABLE_RETRY_AFTER_SECONDS = int(os.environ.get("DB_UNAVAILABLE_RETRY_AFTER_SECONDS", "5"))
 
@@ -151,6 +155,8 @@ def postgresql_database(url: str) -> dict[str, Any]:
         )
     # Options given in the URL's query string win over the defaults.
     config["OPTIONS"] = {**database_connection_options(), **config.get("OPTIONS", {})}
+    # Django's backend with a health check that has a deadline (config/postgresql/base.py).
+    config["ENGINE"] = "config.postgresql"
     return config
 
 
