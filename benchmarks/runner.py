@@ -129,7 +129,13 @@ def run(
                     seed=seed + (1 if step.skew else 0),
                     skew=step.skew,
                 )
+                engine = phases("measure_engine", state=state)
                 result = phases("measure_match", scenario=step.scenario, state=state)
+                result.update(engine)
+                if engine["engine_alone_seconds"]:
+                    result["ratio_to_engine"] = round(
+                        result["seconds"] / engine["engine_alone_seconds"], 2
+                    )
                 result["skew"] = step.skew
                 if step.skew and step.rows in uniform_seconds:
                     result["ratio_to_uniform"] = round(
