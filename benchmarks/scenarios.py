@@ -167,7 +167,7 @@ def measure_copy_floor(*, scenario: str, state: State, source_file_id: str) -> R
     from reconciliation.models import SourceEntry
 
     table = SourceEntry._meta.db_table
-    columns = [f.column for f in SourceEntry._meta.concrete_fields]
+    columns = [str(f.column) for f in SourceEntry._meta.concrete_fields]
     dump = Path(state["path"]).with_suffix(".copy")
     with connection.cursor() as cursor:
         raw = cursor.cursor

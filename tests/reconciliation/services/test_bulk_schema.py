@@ -18,6 +18,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 
 from ledgers.models import Ledger, LedgerEntry
 from ledgers.services import LedgerEntryInput, ledger_entries_create
@@ -117,7 +118,7 @@ def test_auto_accepted_matches_flip_statuses_as_hot_updates(
 
 
 @pytest.mark.parametrize("model", [SourceEntry, LedgerEntry])
-def test_entry_tables_leave_room_on_each_page_and_index_no_status(model: type) -> None:
+def test_entry_tables_leave_room_on_each_page_and_index_no_status(model: type[Model]) -> None:
     table = model._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
