@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -105,6 +105,7 @@ def run_counts_attach(runs: Sequence[Run]) -> None:
     """
     if not runs:
         return
+    cache = caches["run_counts"]  # Redis shared by the workers, when configured
     keys = {run.pk: f"run-counts:{run.pk}:{run.counts_version}" for run in runs}
     cached = cache.get_many(list(keys.values()))
     missing = [run for run in runs if keys[run.pk] not in cached]
