@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import models
 from rest_framework import ISO_8601, serializers
@@ -29,6 +29,10 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 Render = Callable[[Any], Any]
+if TYPE_CHECKING:
+    AnyField = serializers.Field[Any, Any, Any, Any]
+else:
+    AnyField = serializers.Field
 _MISSING = object()
 
 
@@ -56,7 +60,7 @@ def _integer(get: Render) -> Render:
     return render
 
 
-def _boolean(get: Render, field: serializers.Field) -> Render:
+def _boolean(get: Render, field: AnyField) -> Render:
     slow = _drf(field)
 
     def render(obj: Any) -> Any:
@@ -66,7 +70,7 @@ def _boolean(get: Render, field: serializers.Field) -> Render:
     return render
 
 
-def _date(get: Render, field: serializers.Field) -> Render:
+def _date(get: Render, field: AnyField) -> Render:
     slow = _drf(field)
 
     def render(obj: Any) -> Any:
@@ -91,7 +95,7 @@ def _choice(get: Render, field: serializers.ChoiceField) -> Render:
     return render
 
 
-def _drf(field: serializers.Field) -> Render:
+def _drf(field: AnyField) -> Render:
     """DRF's own loop body for one field (Serializer.to_representation)."""
 
     def render(obj: Any) -> Any:
@@ -127,12 +131,15 @@ def _plan(child: serializers.Serializer[Any], first: Any) -> list[tuple[str, Ren
         render: Render
         if source in columns and "." not in source:
             get = attrgetter(source)
-            if kind is serializers.UUIDField and field.uuid_format == "hex_verbose":
+            if (
+                kind is serializers.UUIDField
+                and cast(serializers.UUIDField, field).uuid_format == "hex_verbose"
+            ):
                 render = _uuid(get)
             elif kind is serializers.CharField:
                 render = _text(get)
             elif kind is serializers.ChoiceField:
-                render = _choice(get, field)
+                render = _choice(get, cast(serializers.ChoiceField, field))
             elif kind is serializers.IntegerField:
                 render = _integer(get)
             elif kind is serializers.BooleanField:
@@ -146,7 +153,7 @@ def _plan(child: serializers.Serializer[Any], first: Any) -> list[tuple[str, Ren
                 render = _drf(field)
         else:
             render = _drf(field)
-        plan.append((field.field_name, render))
+        plan.append((str(field.field_name), render))
     return plan
 
 
@@ -154,7 +161,7 @@ class LeanListSerializer(serializers.ListSerializer[Any]):
     """`many=True` rendering through a per-page plan of the child's fields."""
 
     def to_representation(self, data: Any) -> list[Any]:
-        child = self.child
+        child = cast(serializers.Serializer[Any], self.child)
         if type(child).to_representation is not serializers.Serializer.to_representation:
             return super().to_representation(data)  # a custom rendering: keep it
         rows: Iterable[Any] = data.all() if isinstance(data, models.manager.BaseManager) else data
