@@ -129,7 +129,18 @@ def run(
                     seed=seed + (1 if step.skew else 0),
                     skew=step.skew,
                 )
+                engine = phases("measure_engine", state=state)
                 result = phases("measure_match", scenario=step.scenario, state=state)
+                result.update(engine)
+                if engine["engine_alone_seconds"]:
+                    result["ratio_to_engine"] = round(
+                        result["seconds"] / engine["engine_alone_seconds"], 2
+                    )
+                in_pass = result.get("stages", {}).get("engine")
+                if in_pass:
+                    # The same ratio against the engine stage of the pass itself: measured
+                    # in the same process a moment apart, so a busy neighbour skews it less.
+                    result["ratio_to_engine_in_pass"] = round(result["seconds"] / in_pass, 2)
                 result["skew"] = step.skew
                 if step.skew and step.rows in uniform_seconds:
                     result["ratio_to_uniform"] = round(

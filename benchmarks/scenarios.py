@@ -12,7 +12,14 @@ What is timed is the real code path, nothing stubbed:
 - list: the list endpoints through Django's test client (the full middleware, auth,
   tenancy, filter, paging and JSON rendering), first page and a deep keyset page.
 - copy floor: COPY of the very rows the import wrote into a table built LIKE the source
-  entry table (same columns, defaults, constraints and indexes), in the same run.
+  entry table (same columns, defaults, constraints and indexes), in the same run; and into
+  a bare twin (columns only: no index, constraint or key), the floor the import's ratio
+  target (<= 2x) is stated against.
+- parse floor (camt): a plain lxml `iterparse` of the same file, `Ntry` elements only,
+  each cleared after its end event: what reading the XML costs before any field is
+  looked at; the camt import's ratio target (<= 2x) is stated against it.
+- engine floor (match): the pure engine alone on the same free rows, loaded untimed in a
+  process of its own before the pass; the pass's ratio target (<= 10x) is against it.
 """
 
 from __future__ import annotations
@@ -107,6 +114,17 @@ def measure_import_with_floor(*, scenario: str, rows: int, state: State) -> Resu
         scenario=scenario, state=state, source_file_id=result["source_file_id"]
     )
     result.update(floor)
+    if floor.get("copy_floor_unindexed_seconds"):
+        result["ratio_to_unindexed_copy"] = round(
+            result["seconds"] / floor["copy_floor_unindexed_seconds"], 2
+        )
+    if scenario == "import-camt":
+        parse_floor = measure_iterparse_floor(path=Path(state["path"]))
+        result.update(parse_floor)
+        if parse_floor["iterparse_seconds"]:
+            result["ratio_to_iterparse"] = round(
+                result["seconds"] / parse_floor["iterparse_seconds"], 2
+            )
     if floor.get("copy_floor_seconds"):
         result["ratio_to_copy_floor"] = round(result["seconds"] / floor["copy_floor_seconds"], 2)
         result["ratio_to_copy_floor_no_fk"] = round(
@@ -149,7 +167,7 @@ def measure_copy_floor(*, scenario: str, state: State, source_file_id: str) -> R
     from reconciliation.models import SourceEntry
 
     table = SourceEntry._meta.db_table
-    columns = [f.column for f in SourceEntry._meta.concrete_fields]
+    columns = [str(f.column) for f in SourceEntry._meta.concrete_fields]
     dump = Path(state["path"]).with_suffix(".copy")
     with connection.cursor() as cursor:
         raw = cursor.cursor
@@ -166,6 +184,8 @@ def measure_copy_floor(*, scenario: str, state: State, source_file_id: str) -> R
         foreign_keys = _floor_parents(cursor, table, source_file_id)
     rows = _count_lines(dump)
     try:
+        with heartbeat(f"{scenario}: raw COPY floor, bare table"):
+            bare = _timed_floor_copy(table, columns, dump, foreign_keys=[], bare=True)
         with heartbeat(f"{scenario}: raw COPY floor, indexes only"):
             plain = _timed_floor_copy(table, columns, dump, foreign_keys=[])
         with heartbeat(f"{scenario}: raw COPY floor, indexes and foreign keys"):
@@ -177,6 +197,7 @@ def measure_copy_floor(*, scenario: str, state: State, source_file_id: str) -> R
                 cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}_parent_{number}")
     return {
         "copy_floor_rows": rows,
+        "copy_floor_unindexed_seconds": round(bare, 3),
         "copy_floor_seconds": round(with_fk, 3),
         "copy_floor_rows_per_s": round(rows / with_fk) if with_fk else None,
         "copy_floor_no_fk_seconds": round(plain, 3),
@@ -234,11 +255,14 @@ def _index_count(table: str) -> int:
 
 
 def _timed_floor_copy(
-    table: str, columns: list[str], dump: Path, *, foreign_keys: list[str]
+    table: str, columns: list[str], dump: Path, *, foreign_keys: list[str], bare: bool = False
 ) -> float:
+    # LIKE without INCLUDING copies column names, types and NOT NULL only: no index,
+    # check, default or key, the cheapest table the same rows can go into.
+    like = f"LIKE {table}" if bare else f"LIKE {table} INCLUDING ALL"
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
-        cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE {table} INCLUDING ALL)")
+        cursor.execute(f"CREATE TABLE {FLOOR_TABLE} ({like})")
         for definition in foreign_keys:
             cursor.execute(f"ALTER TABLE {FLOOR_TABLE} ADD {definition}")
     try:
@@ -252,6 +276,38 @@ def _timed_floor_copy(
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+
+
+def measure_iterparse_floor(*, path: Path) -> Result:
+    """A plain lxml iterparse of the statement file: end events of `Ntry` only, each
+    entry cleared and unlinked once seen (flat memory, as the parser does), no field read.
+
+    The same parser options as the import's (no entities, no network, no DTD), so the
+    difference to the import is the parser's own work plus the database's."""
+    from lxml import etree
+
+    entries = 0
+    with heartbeat("import-camt: plain lxml iterparse floor"):
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            for _event, element in etree.iterparse(
+                handle,
+                events=("end",),
+                tag="{*}Ntry",
+                resolve_entities=False,
+                no_network=True,
+                load_dtd=False,
+            ):
+                entries += 1
+                element.clear()
+                parent = element.getparent()
+                while element.getprevious() is not None and parent is not None:
+                    del parent[0]
+        seconds = time.perf_counter() - started
+    return {
+        "iterparse_entries": entries,
+        "iterparse_seconds": round(seconds, 3),
+    }
 
 
 # --- matching ------------------------------------------------------------------------------
@@ -277,6 +333,36 @@ def prepare_match(*, scenario: str, rows: int, seed: int, skew: bool) -> State:
         "ledger_rows": len(truth.ledger),
         "truth_groups": len(truth.truth),
     }
+
+
+def measure_engine(*, state: State) -> Result:
+    """The pure engine alone on the free rows the pass is about to match.
+
+    Loading goes through the pass's own loaders (untimed); only `engine.match` is timed,
+    in a process of its own, so neither its time nor its memory counts in the pass."""
+    from django.db.models import Max, Min
+
+    from reconciliation.matching.engine import match as engine_match
+    from reconciliation.models import Run, SourceEntry
+    from reconciliation.services import auto_match
+
+    run = Run.objects.select_related("ledger", "account").get(pk=state["context"]["run_id"])
+    with transaction.atomic():
+        sources = auto_match._source_rows(run)
+        span = SourceEntry.objects.filter(run=run).aggregate(
+            first=Min("booking_date"), last=Max("booking_date")
+        )
+        match_settings = auto_match.run_match_settings(run)
+        reach = max(match_settings.date_window_days, match_settings.reference_window_days)
+        ledger = auto_match._ledger_rows(run, first=span["first"], last=span["last"], window=reach)
+        forbidden = auto_match._forbidden_pairs(run)
+    with heartbeat("engine alone"):
+        started = time.perf_counter()
+        proposals = engine_match(
+            source=sources, ledger=ledger, settings=match_settings, forbidden_pairs=forbidden
+        ).proposals
+        seconds = time.perf_counter() - started
+    return {"engine_alone_seconds": round(seconds, 3), "engine_alone_proposals": len(proposals)}
 
 
 def measure_match(*, scenario: str, state: State) -> Result:

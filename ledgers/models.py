@@ -203,8 +203,11 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["ledger", "booking_date", "id"], name="ledger_entry_ledger_date"),
+            # reconciliation_status is in no index, so the auto-match pass's status flips
+            # are HOT updates (see migration 0007_perf_hot_status); the account's GL
+            # entries are found in date order, as the lists and the matcher read them.
             models.Index(
-                fields=["account", "reconciliation_status"], name="ledger_entry_account_status"
+                fields=["account", "booking_date", "id"], name="ledger_entry_account_date"
             ),
         ]
 

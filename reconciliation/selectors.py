@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -99,12 +99,15 @@ def run_counts_attach(runs: Sequence[Run]) -> None:
 
     One grouped scan per table, not one correlated count per status: on a million-entry
     run the subqueries rescanned the run's entries once per status (1.2 s for one run),
-    where a grouped index-only scan of (run, match_status) reads it once (130 ms). The
-    result is cached under the run's `counts_version`, which `run_audit` bumps with every
-    change, so only the first view after a change pays for the scan.
+    where one grouped scan reads it once. match_status is in no index (its updates are
+    HOT, migration 0011_perf_hot_status), so that scan reads the run's rows (75 ms at
+    100k). The result is cached under the run's `counts_version`, which `run_audit` bumps
+    with every change, in the cache the workers share (`run_counts`, Redis when
+    configured), so only the first view after a change pays for the scan.
     """
     if not runs:
         return
+    cache = caches["run_counts"]  # Redis shared by the workers, when configured
     keys = {run.pk: f"run-counts:{run.pk}:{run.counts_version}" for run in runs}
     cached = cache.get_many(list(keys.values()))
     missing = [run for run in runs if keys[run.pk] not in cached]

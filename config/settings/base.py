@@ -278,6 +278,25 @@ CACHES = {
     }
 }
 
+# Run counts (reconciliation.selectors.run_counts_attach), keyed by the run's
+# counts_version: shared by every web worker through Redis when REDIS_URL is set, so one
+# recount serves them all; local memory while Redis is down (config/cache.py), so an
+# outage costs recounts, never a 500.
+RUN_COUNTS_CACHE_URL = os.environ.get("RUN_COUNTS_CACHE_URL", "") or os.environ.get("REDIS_URL", "")
+CACHES["run_counts"] = (
+    {
+        "BACKEND": "config.cache.RedisWithLocalFallback",
+        "LOCATION": RUN_COUNTS_CACHE_URL,
+        "KEY_PREFIX": "recon",
+    }
+    if RUN_COUNTS_CACHE_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "run_counts",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+)
+
 # Celery: state lives on the Run row, so results are ignored; acks late + reject on worker
 # lost means a killed worker's task is redelivered, and the task time limit stays below the
 # Redis visibility timeout so a task that is still running is never delivered twice.

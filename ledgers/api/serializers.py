@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from ledgers.api.fields import AmountField, NonNegativeAmountField, PercentField, StrictFieldsMixin
+from ledgers.api.lean import LeanListSerializer
 from ledgers.choices import ReconciliationStatus
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry
 from ledgers.money import CURRENCY_CODES, is_known_currency
@@ -154,6 +155,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer[LedgerEntry]):
 
     class Meta:
         model = LedgerEntry
+        list_serializer_class = LeanListSerializer
         fields = [
             "id",
             "ledger_id",

@@ -10,6 +10,7 @@ from ledgers.api.fields import (
     JSONTextField,
     StrictFieldsMixin,
 )
+from ledgers.api.lean import LeanListSerializer
 from ledgers.api.serializers import LedgerSettingsInputSerializer
 from reconciliation.choices import (
     CloseReason,
@@ -282,6 +283,7 @@ class SourceEntrySerializer(serializers.ModelSerializer[SourceEntry]):
 
     class Meta:
         model = SourceEntry
+        list_serializer_class = LeanListSerializer
         fields = [
             "id",
             "run_id",
@@ -380,6 +382,7 @@ class MatchSerializer(serializers.ModelSerializer[Match]):
 
     class Meta:
         model = Match
+        list_serializer_class = LeanListSerializer
         fields = [
             "id",
             "run_id",
@@ -469,6 +472,9 @@ class RunGlEntrySerializer(serializers.Serializer[Any]):
     counterparty = serializers.CharField()
     reconciliation_status = serializers.CharField()
 
+    class Meta:
+        list_serializer_class = LeanListSerializer
+
 
 class RunGlEntryWithLinkSerializer(RunGlEntrySerializer):
     link_state = serializers.SerializerMethodField()
@@ -504,6 +510,7 @@ class DiscrepancySerializer(serializers.ModelSerializer[Discrepancy]):
 
     class Meta:
         model = Discrepancy
+        list_serializer_class = LeanListSerializer
         fields = [
             "id",
             "run_id",

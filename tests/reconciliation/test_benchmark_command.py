@@ -57,12 +57,19 @@ def test_benchmark_all_prints_one_line_per_scenario_and_cleans_up(benchmark_line
         assert line["copy_floor_rows"] == ROWS
         assert line["ratio_to_copy_floor"] > 0
         assert line["ratio_to_copy_floor_no_fk"] > 0
+        assert line["ratio_to_unindexed_copy"] > 0
+    # the camt floor read every entry of the same file
+    assert imports["import-camt"]["iterparse_entries"] == ROWS
+    assert imports["import-camt"]["ratio_to_iterparse"] > 0
+    assert "ratio_to_iterparse" not in imports["import-csv"]
     match, skew, listing = benchmark_lines[2], benchmark_lines[3], benchmark_lines[4]
     for line in (match, skew):
         assert line["rows"] >= ROWS
         assert 0 < line["matched"] <= line["rows"]
         assert line["accepted"] + line["suggested"] == line["matched"]
         assert {"engine", "persist", "discrepancies"} <= line["stages"].keys()
+        assert line["engine_alone_proposals"] == line["matched"]  # the same rows, alone
+        assert line["ratio_to_engine"] > 0
     assert match["skew"] is False
     assert skew["skew"] is True
     assert skew["ratio_to_uniform"] > 0

@@ -14,6 +14,29 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from benchmarks.runner import plan, run
 from benchmarks.scenarios import SCENARIOS, default_workdir
 
+# The ratio targets of issue #17 (DESIGN.md §3): each end-to-end figure against a floor
+# measured in the same run on the same rows.
+RATIOS = (
+    ("import-csv", "ratio_to_unindexed_copy", "plain COPY into an unindexed table", 2.0),
+    ("import-camt", "ratio_to_iterparse", "plain lxml iterparse of the file", 2.0),
+    ("match", "ratio_to_engine", "the pure engine alone", 10.0),
+    ("match-skew", "ratio_to_engine", "the pure engine alone", 10.0),
+)
+
+
+def summary(results: list[dict[str, Any]]) -> list[str]:
+    """One human line per scenario (on stderr: stdout stays JSON lines)."""
+    lines = ["", "summary (seconds; ratio to its floor, measured in the same run):"]
+    for result in results:
+        text = f"  {result['scenario']:<12} {result['rows']:>9,} rows {result['seconds']:>9.2f} s"
+        text += f"  load {result.get('load_1m', '-')}"
+        for scenario, key, floor, target in RATIOS:
+            if scenario == result["scenario"] and key in result:
+                verdict = "ok" if result[key] <= target else "OVER"
+                text += f"  {result[key]:.2f}x {floor} (target <= {target:g}x: {verdict})"
+        lines.append(text)
+    return lines
+
 
 class Command(BaseCommand):
     help = (
@@ -62,6 +85,7 @@ class Command(BaseCommand):
         output = Path(options["output"]) if options["output"] else None
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
+        results = []
         for result in run(
             steps=steps,
             seed=options["seed"],
@@ -69,12 +93,15 @@ class Command(BaseCommand):
             isolate=not options["no_isolate"],
             workdir=options["workdir"] or default_workdir(),
         ):
+            results.append(result)
             line = json.dumps(result, sort_keys=False)
             self.stdout.write(line)
             self.stdout.flush()
             if output is not None:
                 with output.open("a", encoding="utf-8") as handle:
                     handle.write(line + "\n")
+        for text in summary(results):
+            self.stderr.write(text)
 
     def _loadtest(self, options: dict[str, Any]) -> None:
         from django.conf import settings
