@@ -262,8 +262,8 @@ def _persist(
     *,
     run: Run,
     proposals: tuple[Proposal, ...],
-    sources: dict[str, EntryRow],
-    ledgers: dict[str, EntryRow],
+    sources: dict[str, tuple[Decimal, str]],
+    ledgers: dict[str, Decimal],
 ) -> tuple[int, int, list[str], list[str]]:
     """Write the proposals as matches with their link rows; returns (suggested, accepted,
     accepted source ids, accepted GL ids).
@@ -329,12 +329,12 @@ def _match_values(
     p: Proposal,
     match_id: str,
     *,
-    sources: dict[str, EntryRow],
-    ledgers: dict[str, EntryRow],
+    sources: dict[str, tuple[Decimal, str]],
+    ledgers: dict[str, Decimal],
     now: dt.datetime,
     cache: dict[Any, str],
 ) -> MatchRow:
-    first = sources[p.source_ids[0]]
+    first_amount, currency = sources[p.source_ids[0]]
     # Positional, in field order: keyword arguments cost a second per million matches.
     return MatchRow(
         match_id,
@@ -343,12 +343,14 @@ def _match_values(
         p.score,
         p.ambiguous,
         _explanation_json(p.explanation, cache),
-        first.currency,
+        currency,
         # Most matches are 1:1: skip the generator and sum() for them.
-        first.amount if len(p.source_ids) == 1 else _total(sources, p.source_ids),
-        ledgers[p.ledger_ids[0]].amount
+        first_amount
+        if len(p.source_ids) == 1
+        else sum((sources[i][0] for i in p.source_ids), Decimal("0")),
+        ledgers[p.ledger_ids[0]]
         if len(p.ledger_ids) == 1
-        else _total(ledgers, p.ledger_ids),
+        else sum((ledgers[i] for i in p.ledger_ids), Decimal("0")),
         p.difference,
         now if p.auto_accept else None,
     )
@@ -357,10 +359,6 @@ def _match_values(
 _ACCEPTED = MatchStatus.ACCEPTED.value
 _SUGGESTED = MatchStatus.SUGGESTED.value
 _SHAPE_VALUES = {name: shape.value for name, shape in SHAPES.items()}
-
-
-def _total(rows: dict[str, EntryRow], ids: tuple[str, ...]) -> Decimal:
-    return sum((rows[i].amount for i in ids), Decimal("0"))
 
 
 # Statistics are refreshed inside the pass once it wrote this many links (bulk.analyze).
@@ -415,75 +413,100 @@ def _copy_links(model: Any, column: str, links: Iterator[tuple[str, str]]) -> in
     )
 
 
-def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchResult:
+def _propose(*, run: Run, sources: list[EntryRow]) -> tuple[tuple[Proposal, ...], list[EntryRow]]:
+    """The engine's proposals for the run's free bank rows, and the GL rows it saw."""
     from reconciliation.matching.engine import match as engine_match
+
+    span = SourceEntry.objects.filter(run=run).aggregate(
+        first=Min("booking_date"), last=Max("booking_date")
+    )
+    match_settings = run_match_settings(run)
+    reach = max(match_settings.date_window_days, match_settings.reference_window_days)
+    forbidden = _forbidden_pairs(run)
+    accounts = run_account_ids(run=run)
+    # Entries already in live matches: the engine judges a split's or batch's
+    # uniqueness against them too, so a rerun sees the candidates the first pass saw
+    # and adds nothing (engine.match, issue #13 §5). A first pass reads none.
+    taken_sources = _source_rows(run, taken=True)
+    if len(accounts) <= 1:
+        ledger_rows = _ledger_rows(run, first=span["first"], last=span["last"], window=reach)
+        proposals = engine_match(
+            source=sources,
+            ledger=ledger_rows,
+            settings=match_settings,
+            forbidden_pairs=forbidden,
+            taken_source=taken_sources,
+            taken_ledger=_ledger_rows(
+                run, first=span["first"], last=span["last"], window=reach, taken=True
+            )
+            if taken_sources
+            else (),
+        ).proposals
+        return proposals, ledger_rows
+    # Statements of several accounts: each account's entries against its own GL
+    # entries (a transfer between two accounts is no match).
+    ledger_rows, proposals = [], ()
+    parts = _sources_by_account(run, sources, accounts)
+    taken_parts = _sources_by_account(run, taken_sources, accounts)
+    for account_id in accounts:
+        part_ledger = _ledger_rows(
+            run, first=span["first"], last=span["last"], window=reach, account=account_id
+        )
+        ledger_rows.extend(part_ledger)
+        proposals += engine_match(
+            source=parts.get(account_id, []),
+            ledger=part_ledger,
+            settings=match_settings,
+            forbidden_pairs=forbidden,
+            taken_source=taken_parts.get(account_id, []),
+            taken_ledger=_ledger_rows(
+                run,
+                first=span["first"],
+                last=span["last"],
+                window=reach,
+                account=account_id,
+                taken=True,
+            )
+            if taken_sources
+            else (),
+        ).proposals
+    return proposals, ledger_rows
+
+
+def _amounts(
+    proposals: tuple[Proposal, ...], sources: list[EntryRow], ledger_rows: list[EntryRow]
+) -> tuple[dict[str, tuple[Decimal, str]], dict[str, Decimal]]:
+    """What persisting needs of the loaded rows: the amount (and, bank side, currency) of
+    each row in a proposal. The rows themselves (a million of each side at the design
+    load, with their texts and references) can then be freed before the matches are
+    written, so the pass's peak memory is the engine's, not the engine's plus persist's."""
+    in_source = {i for p in proposals for i in p.source_ids}
+    in_ledger = {i for p in proposals for i in p.ledger_ids}
+    return (
+        {r.id: (r.amount, r.currency) for r in sources if r.id in in_source},
+        {r.id: r.amount for r in ledger_rows if r.id in in_ledger},
+    )
+
+
+def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchResult:
     from reconciliation.services.discrepancies import discrepancies_recompute
     from reconciliation.services.entries import (
         entries_mark_auto_accepted,
     )
 
-    sources = _source_rows(run)
     suggested = accepted = 0
+    sources = _source_rows(run)
     if sources:
-        span = SourceEntry.objects.filter(run=run).aggregate(
-            first=Min("booking_date"), last=Max("booking_date")
-        )
-        match_settings = run_match_settings(run)
-        reach = max(match_settings.date_window_days, match_settings.reference_window_days)
-        forbidden = _forbidden_pairs(run)
-        accounts = run_account_ids(run=run)
-        # Entries already in live matches: the engine judges a split's or batch's
-        # uniqueness against them too, so a rerun sees the candidates the first pass saw
-        # and adds nothing (engine.match, issue #13 §5). A first pass reads none.
-        taken_sources = _source_rows(run, taken=True)
-        if len(accounts) <= 1:
-            ledger_rows = _ledger_rows(run, first=span["first"], last=span["last"], window=reach)
-            proposals = engine_match(
-                source=sources,
-                ledger=ledger_rows,
-                settings=match_settings,
-                forbidden_pairs=forbidden,
-                taken_source=taken_sources,
-                taken_ledger=_ledger_rows(
-                    run, first=span["first"], last=span["last"], window=reach, taken=True
-                )
-                if taken_sources
-                else (),
-            ).proposals
-        else:
-            # Statements of several accounts: each account's entries against its own GL
-            # entries (a transfer between two accounts is no match).
-            ledger_rows, proposals = [], ()
-            parts = _sources_by_account(run, sources, accounts)
-            taken_parts = _sources_by_account(run, taken_sources, accounts)
-            for account_id in accounts:
-                part_ledger = _ledger_rows(
-                    run, first=span["first"], last=span["last"], window=reach, account=account_id
-                )
-                ledger_rows.extend(part_ledger)
-                proposals += engine_match(
-                    source=parts.get(account_id, []),
-                    ledger=part_ledger,
-                    settings=match_settings,
-                    forbidden_pairs=forbidden,
-                    taken_source=taken_parts.get(account_id, []),
-                    taken_ledger=_ledger_rows(
-                        run,
-                        first=span["first"],
-                        last=span["last"],
-                        window=reach,
-                        account=account_id,
-                        taken=True,
-                    )
-                    if taken_sources
-                    else (),
-                ).proposals
+        proposals, ledger_rows = _propose(run=run, sources=sources)
+        source_amounts, ledger_amounts = _amounts(proposals, sources, ledger_rows)
+        del sources, ledger_rows
         suggested, accepted, accepted_sources, accepted_ledgers = _persist(
             run=run,
             proposals=proposals,
-            sources={r.id: r for r in sources},
-            ledgers={r.id: r for r in ledger_rows},
+            sources=source_amounts,
+            ledgers=ledger_amounts,
         )
+        del proposals, source_amounts, ledger_amounts
         entries_mark_auto_accepted(
             source_entry_ids=accepted_sources, ledger_entry_ids=accepted_ledgers
         )
