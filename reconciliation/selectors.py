@@ -198,12 +198,10 @@ def source_entry_get(*, user: UserLike, entry_id: Any) -> SourceEntry:
         raise NotFound("Item not found.") from None
 
 
-def _with_sides(matches: QuerySet[Match]) -> QuerySet[Match]:
-    """Both sides' entries prefetched: a page costs a fixed number of queries."""
+def _with_usernames(matches: QuerySet[Match]) -> QuerySet[Match]:
+    """Who created and who decided each match, as `created_by_username` and
+    `decided_by_username` (MatchSerializer); its entries come from `match_sides`."""
     from django.contrib.auth import get_user_model
-    from django.db.models import Prefetch
-
-    from reconciliation.models import MatchLedgerLink, MatchSourceLink
 
     # Usernames as scalar subqueries, not select_related joins: every match of an
     # auto-match pass shares one created_at, so PostgreSQL estimates a cursor page of
@@ -216,24 +214,57 @@ def _with_sides(matches: QuerySet[Match]) -> QuerySet[Match]:
         f"{field}_username": Subquery(users.filter(pk=OuterRef(f"{field}_id")).values("username"))
         for field in ("created_by", "decided_by")
     }
-    return matches.annotate(**usernames).prefetch_related(
-        Prefetch(
-            "source_links",
-            queryset=MatchSourceLink.objects.select_related("source_entry").order_by(
-                "source_entry__booking_date", "source_entry_id"
-            ),
-        ),
-        Prefetch(
-            "ledger_links",
-            queryset=MatchLedgerLink.objects.select_related("ledger_entry").order_by(
-                "ledger_entry__booking_date", "ledger_entry_id"
-            ),
-        ),
-    )
+    # The sides themselves are read per page by `match_sides`, not prefetched: Django's
+    # prefetch builds a queryset per match and a model instance per link and entry, most
+    # of the CPU of a page of matches.
+    return matches.annotate(**usernames)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSides:
+    """A match's entries as plain rows (dicts of the columns the API shows), each side in
+    booking-date order."""
+
+    source: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+
+
+_SIDE_COLUMNS = (
+    "id",
+    "booking_date",
+    "value_date",
+    "amount",
+    "currency",
+    "reference",
+    "description",
+)
+SOURCE_SIDE_COLUMNS = (*_SIDE_COLUMNS, "counterparty_name", "counterparty_iban", "match_status")
+LEDGER_SIDE_COLUMNS = (*_SIDE_COLUMNS, "external_id", "counterparty", "reconciliation_status")
+
+
+def match_sides(*, match_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MatchSides]:
+    """Both sides of the given matches in two queries, whatever their number."""
+    from reconciliation.models import MatchLedgerLink, MatchSourceLink
+
+    sides = {match_id: MatchSides(source=[], ledger=[]) for match_id in match_ids}
+    if not sides:
+        return sides
+    for link_model, entry, columns, attribute in (
+        (MatchSourceLink, "source_entry", SOURCE_SIDE_COLUMNS, "source"),
+        (MatchLedgerLink, "ledger_entry", LEDGER_SIDE_COLUMNS, "ledger"),
+    ):
+        rows = (
+            link_model.objects.filter(match_id__in=list(sides))
+            .order_by(f"{entry}__booking_date", f"{entry}_id")
+            .values_list("match_id", *(f"{entry}__{name}" for name in columns))
+        )
+        for match_id, *values in rows:
+            getattr(sides[match_id], attribute).append(dict(zip(columns, values, strict=True)))
+    return sides
 
 
 def match_list(*, user: UserLike) -> QuerySet[Match]:
-    return _with_sides(
+    return _with_usernames(
         Match.objects.filter(run__ledger__organization_id__in=_visible(user)).select_related(
             "run__ledger"
         )
@@ -252,7 +283,7 @@ def run_item_list(*, run: Run) -> QuerySet[SourceEntry]:
 
 
 def run_match_list(*, run: Run) -> QuerySet[Match]:
-    return _with_sides(Match.objects.filter(run=run))
+    return _with_usernames(Match.objects.filter(run=run))
 
 
 def run_discrepancy_list(*, run: Run) -> QuerySet[Discrepancy]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import models
@@ -121,16 +121,23 @@ def _columns(model: type[models.Model] | None) -> frozenset[str]:
 
 
 def _plan(child: serializers.Serializer[Any], first: Any) -> list[tuple[str, Render]]:
-    """How to render each field, for rows of the first row's model (columns are read
-    directly only off model instances; anything else gets DRF's path throughout)."""
-    columns = _columns(type(first) if isinstance(first, models.Model) else None)
+    """How to render each field, for rows of the first row's model or, for dicts (rows
+    from `values()`), with the first row's keys (columns are read directly only off
+    model instances and dicts; anything else gets DRF's path throughout)."""
+    reader: Callable[[str], Render]
+    columns: frozenset[str]
+    if isinstance(first, dict):  # rows from values(): the keys are the columns
+        columns, reader = frozenset(first), itemgetter
+    else:
+        columns = _columns(type(first) if isinstance(first, models.Model) else None)
+        reader = attrgetter
     plan = []
     for field in child._readable_fields:
         source = field.source
         kind = type(field)
         render: Render
         if source in columns and "." not in source:
-            get = attrgetter(source)
+            get = reader(source)
             if (
                 kind is serializers.UUIDField
                 and cast(serializers.UUIDField, field).uuid_format == "hex_verbose"
@@ -157,6 +164,27 @@ def _plan(child: serializers.Serializer[Any], first: Any) -> list[tuple[str, Ren
     return plan
 
 
+class LeanRows:
+    """Renders rows of one serializer as its own `to_representation` would, planning
+    the fields on the first row and reusing the plan for every row after it (rows of one
+    model). Keep one per serializer class for a page, not one per row."""
+
+    def __init__(self, child: serializers.Serializer[Any]) -> None:
+        self._child = child
+        self._plan: list[tuple[str, Render]] | None = None
+
+    def render(self, obj: Any) -> dict[str, Any]:
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = _plan(self._child, obj)
+        row = {}
+        for name, render in plan:
+            value = render(obj)
+            if value is not _MISSING:
+                row[name] = value
+        return row
+
+
 class LeanListSerializer(serializers.ListSerializer[Any]):
     """`many=True` rendering through a per-page plan of the child's fields."""
 
@@ -165,15 +193,4 @@ class LeanListSerializer(serializers.ListSerializer[Any]):
         if type(child).to_representation is not serializers.Serializer.to_representation:
             return super().to_representation(data)  # a custom rendering: keep it
         rows: Iterable[Any] = data.all() if isinstance(data, models.manager.BaseManager) else data
-        plan: list[tuple[str, Render]] | None = None
-        out = []
-        for obj in rows:
-            if plan is None:
-                plan = _plan(child, obj)
-            row = {}
-            for name, render in plan:
-                value = render(obj)
-                if value is not _MISSING:
-                    row[name] = value
-            out.append(row)
-        return out
+        return list(map(LeanRows(child).render, rows))

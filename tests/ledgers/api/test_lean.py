@@ -84,3 +84,30 @@ def test_rows_of_a_closed_and_a_free_item_differ_where_they_should(world: dict[s
     assert free["close_reason"] is None
     assert isinstance(free["amount"], str)
     assert isinstance(free["line"], int)
+
+
+def test_match_sides_from_plain_rows_equal_drf_on_the_entries(world: dict[str, Any]) -> None:
+    """A match's sides are rendered from `values()` rows (selectors.match_sides) by a
+    plan made on the first row: the same JSON as DRF's own serializer on the entries."""
+    from reconciliation.api.serializers import _MatchLedgerEntry, _MatchSourceEntry
+
+    matches = list(run_match_list(run=world["run"]))
+    assert matches
+    rendered = {row["id"]: row for row in _lean(MatchSerializer, matches)}
+    sides_seen = 0
+    for match in matches:
+        source = [
+            _MatchSourceEntry(link.source_entry).data
+            for link in match.source_links.order_by("source_entry__booking_date", "source_entry")
+        ]
+        ledger = [
+            _MatchLedgerEntry(link.ledger_entry).data
+            for link in match.ledger_links.order_by("ledger_entry__booking_date", "ledger_entry")
+        ]
+        row = rendered[str(match.pk)]
+        assert json.dumps(row["source_entries"]) == json.dumps(source)
+        assert json.dumps(row["ledger_entries"]) == json.dumps(ledger)
+        assert row["source_entry_ids"] == [entry["id"] for entry in source]
+        assert row["ledger_entry_ids"] == [entry["id"] for entry in ledger]
+        sides_seen += len(source) + len(ledger)
+    assert sides_seen >= 2 * len(matches)
