@@ -101,3 +101,60 @@ def test_benchmark_truth_prints_one_line_per_mix_and_cleans_up():
         assert 0 <= line["automation"] <= line["recall"] <= 1
         assert line["fee_suggested_right"] <= line["fee_cases"]
     assert not Organization.objects.filter(name=BENCH_ORGANIZATION).exists()
+
+
+def test_benchmark_on_a_new_database_migrates_it_first(tmp_path: Any) -> None:
+    """`make bench` on a fresh embedded server (or any new database) starts from no tables:
+    the command brings the schema up before its scenarios instead of failing on the first
+    query."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    import psycopg
+    from django.db import connection
+
+    params = connection.settings_dict
+    server = {
+        "host": params["HOST"] or None,
+        "port": params["PORT"] or None,
+        "user": params["USER"] or None,
+        "password": params["PASSWORD"] or None,
+    }
+    name = f"recon_bench_fresh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        auth = server["user"] or ""
+        if server["password"]:
+            auth += f":{server['password']}"
+        host = server["host"] or "127.0.0.1"
+        url = f"postgres://{auth}@{host}:{server['port'] or 5432}/{name}"
+        root = Path(__file__).resolve().parents[2]
+        done = subprocess.run(  # noqa: S603 -- our own manage.py
+            [
+                sys.executable,
+                "manage.py",
+                "benchmark",
+                "--scenario",
+                "list",
+                "--rows",
+                "100",
+                "--no-isolate",
+                "--workdir",
+                str(tmp_path),
+            ],
+            cwd=root,
+            env={**os.environ, "DATABASE_URL": url, "BENCHMARK_QUIET": "1"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        assert [line["scenario"] for line in lines] == ["list"]
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

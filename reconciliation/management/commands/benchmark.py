@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from benchmarks.runner import plan, run
@@ -82,6 +83,9 @@ class Command(BaseCommand):
         if rows is not None and rows < 100:
             raise CommandError("--rows must be at least 100")
         steps = plan(scenario=options["scenario"], rows=rows, skew=options["skew"])
+        # `make bench` on a fresh embedded server (or any new database) finds no tables:
+        # bring the schema up to date first, as `make run` and the load test do.
+        call_command("migrate", interactive=False, verbosity=0)
         output = Path(options["output"]) if options["output"] else None
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
