@@ -112,26 +112,23 @@ def test_benchmark_on_a_new_database_migrates_it_first(tmp_path: Any) -> None:
     import sys
     import uuid
     from pathlib import Path
+    from urllib.parse import quote
 
     import psycopg
     from django.db import connection
 
     params = connection.settings_dict
-    server = {
-        "host": params["HOST"] or None,
-        "port": params["PORT"] or None,
-        "user": params["USER"] or None,
-        "password": params["PASSWORD"] or None,
-    }
+    auth = params["USER"] or ""
+    if params["PASSWORD"]:
+        auth += f":{params['PASSWORD']}"
+    # The embedded server listens on a socket directory: a URL carries it percent-encoded.
+    host = quote(params["HOST"] or "127.0.0.1", safe="")
+    server = f"postgres://{auth}@{host}:{params['PORT'] or 5432}"
     name = f"recon_bench_fresh_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        auth = server["user"] or ""
-        if server["password"]:
-            auth += f":{server['password']}"
-        host = server["host"] or "127.0.0.1"
-        url = f"postgres://{auth}@{host}:{server['port'] or 5432}/{name}"
+        url = f"{server}/{name}"
         root = Path(__file__).resolve().parents[2]
         done = subprocess.run(  # noqa: S603 -- our own manage.py
             [
@@ -156,5 +153,5 @@ def test_benchmark_on_a_new_database_migrates_it_first(tmp_path: Any) -> None:
         lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         assert [line["scenario"] for line in lines] == ["list"]
     finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
