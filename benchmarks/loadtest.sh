@@ -7,7 +7,8 @@
 #
 # Environment: DATABASE_URL (a local PostgreSQL, required; `make loadtest` sets it),
 # USERS (25), RATE (requests/s per user, 2 => ~50 req/s), ROWS (bank entries of the
-# matched run the users read, 50000), WORKERS (gunicorn workers, 3), THREADS (per
+# matched run the users read, 50000), WORKERS (gunicorn workers, 3), WORKER_CLASS (sync,
+# as docker-compose.yml and the Dockerfile serve; gthread to compare), THREADS (per gthread
 # worker, 4), KEEP=1 keeps the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ RATE="${RATE:-2}"
 ROWS="${ROWS:-50000}"
 WORKERS="${WORKERS:-3}"
 THREADS="${THREADS:-4}"
+WORKER_CLASS="${WORKER_CLASS:-sync}"
 : "${DATABASE_URL:?set DATABASE_URL to the PostgreSQL database to test against}"
 # Loopback or a Unix socket (the embedded server): the load never leaves this machine.
 case "$DATABASE_URL" in
@@ -49,8 +51,9 @@ $UV run --frozen python manage.py migrate --noinput -v 0
 $UV run --frozen python manage.py benchmark --loadtest-setup "$STATE" --rows "$ROWS"
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+if [ "$WORKER_CLASS" = gthread ]; then THREAD_ARGS=(--threads "$THREADS"); else THREAD_ARGS=(); fi
 $UV run --frozen gunicorn config.wsgi:application \
-  --bind "127.0.0.1:$PORT" --workers "$WORKERS" --threads "$THREADS" --worker-class gthread \
+  --bind "127.0.0.1:$PORT" --workers "$WORKERS" --worker-class "$WORKER_CLASS" "${THREAD_ARGS[@]}" \
   --timeout 120 --access-logfile /dev/null --error-logfile "$WORK/gunicorn.log" &
 GUNICORN_PID=$!
 for _ in $(seq 1 60); do
@@ -59,7 +62,7 @@ for _ in $(seq 1 60); do
 done
 curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null
 
-echo "loadtest: gunicorn pid $GUNICORN_PID on 127.0.0.1:$PORT; $USERS users x $RATE req/s for ${DURATION}s"
+echo "loadtest: gunicorn pid $GUNICORN_PID on 127.0.0.1:$PORT, $WORKERS $WORKER_CLASS workers; $USERS users x $RATE req/s for ${DURATION}s"
 LOADTEST_STATE="$STATE" LOADTEST_RATE="$RATE" $UV run --frozen locust \
   -f benchmarks/locustfile.py --headless --only-summary \
   --host "http://127.0.0.1:$PORT" -u "$USERS" -r "$USERS" -t "${DURATION}s" \
