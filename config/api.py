@@ -183,6 +183,20 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
             return 0
         return _bounded_int(raw, name="offset", low=0, high=MAX_OFFSET)
 
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any] | None:
+        # A view that knows the filtered total without counting rows says so (a run's
+        # items by status: the run's cached counts); otherwise COUNT(*) as usual.
+        known = getattr(view, "offset_count", None)
+        self.known_count: int | None = known() if known is not None else None
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_count(self, queryset: Any) -> int:
+        if self.known_count is not None:
+            return self.known_count
+        return int(super().get_count(queryset))
+
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         bounds = {
             self.limit_query_param: {"minimum": 1, "maximum": self.max_limit, "default": 50},

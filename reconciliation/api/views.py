@@ -57,6 +57,7 @@ from reconciliation.api.serializers import (
     SourceUploadInputSerializer,
     SourceUploadResultSerializer,
 )
+from reconciliation.choices import SourceEntryMatchStatus
 from reconciliation.models import Discrepancy, Match, Run, SourceEntry, SourceFile
 from reconciliation.selectors import (
     discrepancy_list,
@@ -363,6 +364,24 @@ class RunItemListViewSet(mixins.ListModelMixin, RunChildViewSet):
         if self.fake():
             return SourceEntry.objects.none()
         return run_item_list(run=self.run())
+
+    def offset_count(self) -> int | None:
+        """The `count` of an offset page filtered by `match_status` and nothing else: the run's
+        cached counts (`run_counts_attach`, kept per change of the run), not a COUNT(*).
+        match_status is in no index (its updates are HOT), so counting the unmatched
+        items of a 50k run read the run's rows on every such page (25-30 ms of database
+        time, the load test's most frequent slow statement)."""
+        params = self.request.query_params
+        if set(params) - {"match_status", "limit", "offset", "ordering", "format"}:
+            return None
+        statuses = set(params.getlist("match_status"))
+        if not statuses or not statuses <= set(SourceEntryMatchStatus.values):
+            # Unfiltered, COUNT(*) reads only the (run, booking_date, id) index, cheaper
+            # than recounting the statuses after a change; an unknown status is a 400.
+            return None
+        run = self.run()
+        run_counts_attach([run])
+        return sum(int(getattr(run, f"items_{status}")) for status in statuses)
 
 
 class RunGlOnlyViewSet(mixins.ListModelMixin, RunChildViewSet):

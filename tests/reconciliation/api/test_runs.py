@@ -237,3 +237,43 @@ def test_counts_follow_every_change_to_the_run(api_client_for, world):
     assert after["matches"]["suggested"] == before["matches"]["suggested"] - 1
     listed = client.get(RUNS, {"limit": 500}).json()["results"]
     assert next(r for r in listed if r["id"] == str(world["run"].pk))["counts"] == after
+
+
+def test_an_items_offset_page_by_status_counts_from_the_run_counts(api_client_for, world):
+    """`count` of an offset page filtered by match_status alone comes from the run's
+    cached counts (no COUNT over the run's rows) and still follows every change; any
+    other filter counts the rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reconciliation.models import SourceEntry
+
+    client = api_client_for("rita")
+    items = f"{RUNS}/{world['run'].pk}/items"
+    client.get(f"{RUNS}/{world['run'].pk}")  # counts cached
+
+    def real(**filters):
+        return SourceEntry.objects.filter(run=world["run"], **filters).count()
+
+    def page(params):
+        with CaptureQueriesContext(connection) as captured:
+            body = client.get(items, params).json()
+        counted = any("COUNT(*)" in q["sql"] and "GROUP BY" not in q["sql"] for q in captured)
+        return body["count"], counted
+
+    assert page({"match_status": "unmatched", "ordering": "-amount"}) == (
+        real(match_status="unmatched"),
+        False,
+    )
+    assert page({"match_status": ["unmatched", "matched"]}) == (
+        real(match_status__in=["unmatched", "matched"]),
+        False,
+    )
+    assert page({"offset": 0}) == (real(), True)  # unfiltered: an index-only COUNT
+    assert page({"match_status": "unmatched", "currency": "EUR"}) == (
+        real(match_status="unmatched", currency="EUR"),
+        True,
+    )
+    assert client.post(f"{BASE}/matches/{world['suggested'].pk}/accept").status_code == 200
+    assert page({"match_status": "matched"}) == (real(match_status="matched"), False)
+    assert page({"match_status": "unmatched"}) == (real(match_status="unmatched"), False)
