@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ledgers.models import AuditEvent, IdempotencyRecord
@@ -239,7 +241,9 @@ def test_counts_follow_every_change_to_the_run(api_client_for, world):
     assert next(r for r in listed if r["id"] == str(world["run"].pk))["counts"] == after
 
 
-def test_an_items_offset_page_by_status_counts_from_the_run_counts(api_client_for, world):
+def test_an_items_offset_page_by_status_counts_from_the_run_counts(
+    api_client_for: Any, world: dict[str, Any]
+) -> None:
     """`count` of an offset page filtered by match_status alone comes from the run's
     cached counts (no COUNT over the run's rows) and still follows every change; any
     other filter counts the rows."""
@@ -252,10 +256,10 @@ def test_an_items_offset_page_by_status_counts_from_the_run_counts(api_client_fo
     items = f"{RUNS}/{world['run'].pk}/items"
     client.get(f"{RUNS}/{world['run'].pk}")  # counts cached
 
-    def real(**filters):
+    def real(**filters: Any) -> int:
         return SourceEntry.objects.filter(run=world["run"], **filters).count()
 
-    def page(params):
+    def page(params: dict[str, Any]) -> tuple[int, bool]:
         with CaptureQueriesContext(connection) as captured:
             body = client.get(items, params).json()
         counted = any("COUNT(*)" in q["sql"] and "GROUP BY" not in q["sql"] for q in captured)
