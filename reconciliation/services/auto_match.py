@@ -185,7 +185,7 @@ def _details(raw: list[dict[str, Any]] | None, *, currency: str) -> tuple[Any, .
 
 def _sources_by_account(
     run: Run, sources: list[EntryRow], accounts: list[uuid.UUID]
-) -> dict[uuid.UUID, list[EntryRow]]:
+) -> dict[uuid.UUID | None, list[EntryRow]]:
     """The free bank rows of a run over several accounts, by the account their statement
     went into (an entry without one belongs to the run's own account)."""
     account_of = dict(
@@ -193,7 +193,7 @@ def _sources_by_account(
             "id", "statement__account_id"
         )
     )
-    out: dict[uuid.UUID, list[EntryRow]] = {}
+    out: dict[uuid.UUID | None, list[EntryRow]] = {}
     for row in sources:
         account_id = account_of.get(uuid.UUID(row.id), run.account_id)
         if account_id in accounts:
@@ -428,27 +428,17 @@ def _propose(*, run: Run, sources: list[EntryRow]) -> tuple[tuple[Proposal, ...]
     # uniqueness against them too, so a rerun sees the candidates the first pass saw
     # and adds nothing (engine.match, issue #13 §5). A first pass reads none.
     taken_sources = _source_rows(run, taken=True)
-    if len(accounts) <= 1:
-        ledger_rows = _ledger_rows(run, first=span["first"], last=span["last"], window=reach)
-        proposals = engine_match(
-            source=sources,
-            ledger=ledger_rows,
-            settings=match_settings,
-            forbidden_pairs=forbidden,
-            taken_source=taken_sources,
-            taken_ledger=_ledger_rows(
-                run, first=span["first"], last=span["last"], window=reach, taken=True
-            )
-            if taken_sources
-            else (),
-        ).proposals
-        return proposals, ledger_rows
-    # Statements of several accounts: each account's entries against its own GL
-    # entries (a transfer between two accounts is no match).
-    ledger_rows, proposals = [], ()
-    parts = _sources_by_account(run, sources, accounts)
-    taken_parts = _sources_by_account(run, taken_sources, accounts)
-    for account_id in accounts:
+    # One engine call per account: statements of several accounts match each account's
+    # entries against its own GL entries (a transfer between two accounts is no match);
+    # a run of one account (None: the run's own) is the one-part case.
+    parts: dict[uuid.UUID | None, list[EntryRow]] = {None: sources}
+    taken_parts: dict[uuid.UUID | None, list[EntryRow]] = {None: taken_sources}
+    if len(accounts) > 1:
+        parts = _sources_by_account(run, sources, accounts)
+        taken_parts = _sources_by_account(run, taken_sources, accounts)
+    ledger_rows: list[EntryRow] = []
+    proposals: tuple[Proposal, ...] = ()
+    for account_id in [None] if len(accounts) <= 1 else [*accounts]:
         part_ledger = _ledger_rows(
             run, first=span["first"], last=span["last"], window=reach, account=account_id
         )
