@@ -387,6 +387,7 @@ def match_update_note(*, match: Match, note: str, actor: AbstractBaseUser | None
             subject_id=match.pk,
             before={"note": before},
             after={"note": note},
+            counts_change=False,
         )
     return match
 

@@ -40,10 +40,14 @@ def run_audit(
     note: str = "",
     subject_type: str = "run",
     subject_id: uuid.UUID | None = None,
+    counts_change: bool = True,
 ) -> None:
     # Every change to what a run holds is audited here, so this is where the cached
-    # counts (reconciliation.selectors.run_counts_attach) are invalidated.
-    Run.objects.filter(pk=run.pk).update(counts_version=F("counts_version") + 1)
+    # counts (reconciliation.selectors.run_counts_attach) are invalidated. A change that
+    # cannot move them (a note) says so: recounting a big run reads all its rows, and the
+    # next view of the run would pay for it.
+    if counts_change:
+        Run.objects.filter(pk=run.pk).update(counts_version=F("counts_version") + 1)
     audit_event_record(
         actor=actor,
         organization_id=run.ledger.organization_id,
@@ -131,6 +135,7 @@ def run_update_note(*, run: Run, note: str, actor: AbstractBaseUser | None) -> R
             action="run.note_changed",
             before={"note": before},
             after={"note": note},
+            counts_change=False,
         )
     return run
 

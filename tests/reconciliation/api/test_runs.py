@@ -281,3 +281,29 @@ def test_an_items_offset_page_by_status_counts_from_the_run_counts(
     assert client.post(f"{BASE}/matches/{world['suggested'].pk}/accept").status_code == 200
     assert page({"match_status": "matched"}) == (real(match_status="matched"), False)
     assert page({"match_status": "unmatched"}) == (real(match_status="unmatched"), False)
+
+
+def test_a_note_keeps_the_cached_counts_and_a_decision_refreshes_them(
+    api_client_for: Any, world: dict[str, Any]
+) -> None:
+    """A note cannot move a run's counts, so it leaves their cache alone (recounting a big
+    run reads every row); a decision still invalidates them."""
+    client = api_client_for("rita")
+    url = f"{RUNS}/{world['run'].pk}"
+
+    def version() -> int:
+        return Run.objects.get(pk=world["run"].pk).counts_version
+
+    counts = client.get(url).json()["counts"]
+    start = version()
+    assert client.patch(url, {"note": "checked by rita"}, format="json").status_code == 200
+    match_url = f"{BASE}/matches/{world['suggested'].pk}"
+    noted = client.patch(f"{match_url}/note", {"note": "looks right"}, format="json")
+    assert noted.status_code == 200
+    assert version() == start
+    assert client.get(url).json()["counts"] == counts
+    assert client.post(f"{match_url}/accept").status_code == 200
+    assert version() > start
+    assert client.get(url).json()["counts"]["matches"]["accepted"] == (
+        counts["matches"]["accepted"] + 1
+    )
