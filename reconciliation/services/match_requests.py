@@ -177,7 +177,8 @@ def retry_countdown(retries: int) -> float:
     (jitter, so workers that failed together do not hammer the database together)."""
     base = settings.RUN_MATCH_RETRY_BASE_SECONDS * 2 ** min(retries, 30)
     delay = min(settings.RUN_MATCH_RETRY_MAX_SECONDS, base)
-    return float(delay * random.uniform(0.75, 1.0))  # noqa: S311 -- jitter, not security
+    seconds: float = delay * random.uniform(0.75, 1.0)  # noqa: S311 -- jitter, not security
+    return seconds
 
 
 def match_requests_sweep() -> int:
