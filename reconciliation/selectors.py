@@ -229,29 +229,22 @@ class MatchSides:
     ledger: list[dict[str, Any]]
 
 
-_SIDE_COLUMNS = (
-    "id",
-    "booking_date",
-    "value_date",
-    "amount",
-    "currency",
-    "reference",
-    "description",
-)
-SOURCE_SIDE_COLUMNS = (*_SIDE_COLUMNS, "counterparty_name", "counterparty_iban", "match_status")
-LEDGER_SIDE_COLUMNS = (*_SIDE_COLUMNS, "external_id", "counterparty", "reconciliation_status")
-
-
-def match_sides(*, match_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MatchSides]:
-    """Both sides of the given matches in two queries, whatever their number."""
+def match_sides(
+    *,
+    match_ids: Sequence[uuid.UUID],
+    source_columns: Sequence[str],
+    ledger_columns: Sequence[str],
+) -> dict[uuid.UUID, MatchSides]:
+    """Both sides of the given matches in two queries, whatever their number: the named
+    columns of each bank entry and GL entry (the caller's fields, e.g. MatchSerializer's)."""
     from reconciliation.models import MatchLedgerLink, MatchSourceLink
 
     sides = {match_id: MatchSides(source=[], ledger=[]) for match_id in match_ids}
     if not sides:
         return sides
     for link_model, entry, columns, attribute in (
-        (MatchSourceLink, "source_entry", SOURCE_SIDE_COLUMNS, "source"),
-        (MatchLedgerLink, "ledger_entry", LEDGER_SIDE_COLUMNS, "ledger"),
+        (MatchSourceLink, "source_entry", source_columns, "source"),
+        (MatchLedgerLink, "ledger_entry", ledger_columns, "ledger"),
     ):
         rows = (
             link_model.objects.filter(match_id__in=list(sides))

@@ -358,15 +358,17 @@ class _MatchLedgerEntry(_MatchSideEntry):
     reconciliation_status = serializers.CharField()
 
 
+# The entry columns a match's sides show, read by selectors.match_sides.
+_SOURCE_SIDE_COLUMNS = tuple(_MatchSourceEntry().fields)
+_LEDGER_SIDE_COLUMNS = tuple(_MatchLedgerEntry().fields)
+
+
 class MatchListSerializer(LeanListSerializer):
     """A page of matches: both sides of every match on it in two queries."""
 
     def to_representation(self, data: Any) -> list[Any]:
         rows = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
-        child = cast("MatchSerializer", self.child)
-        child.__dict__.setdefault("page_sides", {}).update(
-            match_sides(match_ids=[match.pk for match in rows])
-        )
+        cast("MatchSerializer", self.child).read_sides([match.pk for match in rows])
         return super().to_representation(rows)
 
 
@@ -437,12 +439,24 @@ class MatchSerializer(serializers.ModelSerializer[Match]):
     def get_ledger_entries(self, match: Match) -> Any:
         return list(map(self._renderer(_MatchLedgerEntry).render, self._sides(match).ledger))
 
+    def read_sides(self, match_ids: list[uuid.UUID]) -> None:
+        """Read the entries of these matches in two queries (MatchListSerializer: the
+        page's), the columns being the side serializers' own fields."""
+        page: dict[uuid.UUID, MatchSides] = self.__dict__.setdefault("_page_sides", {})
+        page.update(
+            match_sides(
+                match_ids=match_ids,
+                source_columns=_SOURCE_SIDE_COLUMNS,
+                ledger_columns=_LEDGER_SIDE_COLUMNS,
+            )
+        )
+
     def _sides(self, match: Match) -> MatchSides:
         """The match's entries: read for the whole page by MatchListSerializer, else for
         this one match."""
-        page: dict[uuid.UUID, MatchSides] = self.__dict__.setdefault("page_sides", {})
+        page: dict[uuid.UUID, MatchSides] = self.__dict__.setdefault("_page_sides", {})
         if match.pk not in page:
-            page.update(match_sides(match_ids=[match.pk]))
+            self.read_sides([match.pk])
         return page[match.pk]
 
     def _renderer(self, serializer_class: type[serializers.Serializer[Any]]) -> LeanRows:
