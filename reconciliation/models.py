@@ -173,6 +173,42 @@ class MatchRequest(models.Model):
         return f"Match request for run {self.run_id}"
 
 
+class MatchPart(models.Model):
+    """One (account, currency) share of a big run's auto-match, for the workers that share
+    the run (`reconciliation.services.match_parts`).
+
+    Matching never pairs entries of different currencies or of different accounts, so the
+    shares are independent: each is matched and committed by whichever worker takes it
+    (a row lock with SKIP LOCKED is the claim; a worker that dies releases it with its
+    transaction). Rows live while the run's pass is in progress; the transaction that
+    completes the run deletes them.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="match_parts")
+    # None: a run of one account or none, whose scope is the run's own.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    rows = models.PositiveIntegerField()  # free bank rows when planned: big parts go first
+    finished_at = models.DateTimeField(null=True, blank=True)
+    suggested = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "account", "currency"],
+                nulls_distinct=False,
+                name="match_part_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Match part {self.currency} of run {self.run_id}"
+
+
 class RunReport(models.Model):
     """The reconciliation report of an approved run, frozen at approval.
 

@@ -42,6 +42,20 @@ def run_auto_match_task(self: Task[Any, Any], *, run_id: str) -> None:
         ) from exc
 
 
+@shared_task(name="reconciliation.run_auto_match_part")
+def run_auto_match_part_task(*, run_id: str) -> int:
+    """A helper of a run's pass split into parts (services/match_parts.py); returns how many
+    parts it matched (the worker logs it). No lease and no retry: whatever part it does not
+    finish, the task holding the run's lease matches."""
+    from reconciliation.services.match_parts import match_parts_work
+
+    try:
+        return match_parts_work(run_id=UUID(run_id))
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("run %s: a match helper lost the database (%s)", run_id, exc)
+        return 0
+
+
 @shared_task(name="reconciliation.recover_stale_runs")
 def recover_stale_runs_task() -> int:
     from reconciliation.services.auto_match import runs_recover_stale

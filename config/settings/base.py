@@ -333,6 +333,12 @@ RUN_MATCH_MAX_ATTEMPTS = int(os.environ.get("RUN_MATCH_MAX_ATTEMPTS", "3"))
 RUN_MATCH_RETRY_BASE_SECONDS = float(os.environ.get("RUN_MATCH_RETRY_BASE_SECONDS", "2"))
 RUN_MATCH_RETRY_MAX_SECONDS = float(os.environ.get("RUN_MATCH_RETRY_MAX_SECONDS", "60"))
 RUN_MATCH_MAX_RETRIES = int(os.environ.get("RUN_MATCH_MAX_RETRIES", "12"))
+# Scale-out (reconciliation/services/match_parts.py): a run with at least
+# RUN_MATCH_PARTITION_MIN_ROWS free bank rows in two or more (account, currency) parts is
+# matched by up to RUN_MATCH_WORKERS Celery tasks at once, one part each at a time. 1 keeps
+# every run in one task; set it to the workers' total concurrency.
+RUN_MATCH_WORKERS = int(os.environ.get("RUN_MATCH_WORKERS", "1"))
+RUN_MATCH_PARTITION_MIN_ROWS = int(os.environ.get("RUN_MATCH_PARTITION_MIN_ROWS", "20000"))
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-runs": {
         "task": "reconciliation.recover_stale_runs",

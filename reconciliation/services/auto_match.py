@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _json_text  # the C encoder json.dumps uses
@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Exists, Max, Min, OuterRef
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ledgers.ids import hex_id_stream
@@ -37,6 +37,7 @@ from reconciliation.matching.types import Criterion, EntryRow, MatchSettings, Pr
 from reconciliation.models import (
     Match,
     MatchLedgerLink,
+    MatchPart,
     MatchRequest,
     MatchSourceLink,
     Run,
@@ -117,15 +118,23 @@ class FreeLedgerEntry(NamedTuple):
     description: str
 
 
-def _source_rows(run: Run, *, taken: bool = False) -> list[EntryRow]:
+def _free_source_entries(run: Run, *, taken: bool = False) -> QuerySet[SourceEntry]:
     """The run's free bank entries; `taken`: instead those already in a live match."""
     linked = Exists(MatchSourceLink.objects.filter(source_entry_id=OuterRef("pk"), is_active=True))
     if taken:
-        free = SourceEntry.objects.filter(linked, run=run)
-    else:
-        free = SourceEntry.objects.filter(
-            run=run, match_status=SourceEntryMatchStatus.UNMATCHED
-        ).exclude(linked)
+        return SourceEntry.objects.filter(linked, run=run)
+    unmatched = SourceEntry.objects.filter(run=run, match_status=SourceEntryMatchStatus.UNMATCHED)
+    return unmatched.exclude(linked)
+
+
+def _source_rows(run: Run, *, taken: bool = False, part: MatchPart | None = None) -> list[EntryRow]:
+    """The run's free bank entries (of one `part` only, if given); `taken`: instead those
+    already in a live match."""
+    free = _free_source_entries(run, taken=taken)
+    if part is not None:
+        free = free.filter(currency=part.currency)
+        if part.account_id is not None:
+            free = free.filter(_account_q(run=run, account_id=part.account_id))
     rows = []
     for e in stream_rows(free, FreeSourceEntry, as_text=("id",)):
         refs = tuple(
@@ -183,6 +192,33 @@ def _details(raw: list[dict[str, Any]] | None, *, currency: str) -> tuple[Any, .
     return tuple(out)
 
 
+def _account_q(*, run: Run, account_id: uuid.UUID) -> Q:
+    """Bank entries of one account of a run over several: their statement went into it,
+    or (no statement, or one without an account) it is the run's own."""
+    if account_id == run.account_id:
+        return Q(statement__account_id=account_id) | Q(statement__account__isnull=True)
+    return Q(statement__account_id=account_id)
+
+
+def run_free_parts(*, run: Run) -> dict[tuple[uuid.UUID | None, str], int]:
+    """The run's free bank rows counted by (account, currency), the parts several workers
+    can match independently (`match_parts`). The account is None for a run of one account
+    or none: its scope is the run's own."""
+    free = _free_source_entries(run)
+    if len(run_account_ids(run=run)) <= 1:
+        counted = free.values("currency").annotate(n=Count("pk")).values_list("currency", "n")
+        return {(None, currency): rows for currency, rows in counted}
+    parts: dict[tuple[uuid.UUID | None, str], int] = {}
+    for account_id, currency, rows in (
+        free.values("statement__account_id", "currency")
+        .annotate(n=Count("pk"))
+        .values_list("statement__account_id", "currency", "n")
+    ):
+        key = (account_id or run.account_id, currency)
+        parts[key] = parts.get(key, 0) + rows
+    return parts
+
+
 def _sources_by_account(
     run: Run, sources: list[EntryRow], accounts: list[uuid.UUID]
 ) -> dict[uuid.UUID | None, list[EntryRow]]:
@@ -208,10 +244,11 @@ def _ledger_rows(
     last: dt.date,
     window: int,
     account: uuid.UUID | None = None,
+    currency: str | None = None,
     taken: bool = False,
 ) -> list[EntryRow]:
-    """Free GL entries of the run's ledger (and account) near the statement's dates;
-    `taken`: instead those already in a live match.
+    """Free GL entries of the run's ledger (and account, and currency) near the statement's
+    dates; `taken`: instead those already in a live match.
 
     The date bound keeps a ledger's years of history out of memory; it is wider than the
     matching window (business days: 5 of them span 7 calendar days) so value-date
@@ -225,6 +262,8 @@ def _ledger_rows(
     qs = qs.filter(linked) if taken else qs.exclude(linked)
     if account is not None or run.account_id:
         qs = qs.filter(account_id=account or run.account_id)
+    if currency is not None:
+        qs = qs.filter(currency=currency)
     rows = []
     for e in stream_rows(qs, FreeLedgerEntry, as_text=("id",)):
         rows.append(
@@ -264,6 +303,7 @@ def _persist(
     proposals: tuple[Proposal, ...],
     sources: dict[str, tuple[Decimal, str]],
     ledgers: dict[str, Decimal],
+    analyze_after: bool = True,
 ) -> tuple[int, int, list[str], list[str]]:
     """Write the proposals as matches with their link rows; returns (suggested, accepted,
     accepted source ids, accepted GL ids).
@@ -292,17 +332,21 @@ def _persist(
     _copy_matches(run=run, now=now, rows=rows)
     linked = _copy_links(MatchSourceLink, "source_entry_id", source_links)
     linked += _copy_links(MatchLedgerLink, "ledger_entry_id", ledger_links)
-    if linked >= ANALYZE_AFTER_LINKS:
+    if analyze_after and linked >= ANALYZE_AFTER_LINKS:
         # The status refresh and the discrepancy checks that follow query these tables:
         # plan them for the rows this pass wrote. Only the columns those queries filter
         # and join on are sampled: statistics of the explanation JSON cost most of the
         # time of a whole-table ANALYZE of the matches. Small passes never take the lock.
-        analyze(
-            (Match, ("id", "run_id", "status", "difference")),
-            (MatchSourceLink, ("match_id", "source_entry_id", "is_active")),
-            (MatchLedgerLink, ("match_id", "ledger_entry_id", "is_active")),
-        )
+        analyze_matches()
     return len(match_ids) - accepted, accepted, accepted_sources, accepted_ledgers
+
+
+def analyze_matches() -> None:
+    analyze(
+        (Match, ("id", "run_id", "status", "difference")),
+        (MatchSourceLink, ("match_id", "source_entry_id", "is_active")),
+        (MatchLedgerLink, ("match_id", "ledger_entry_id", "is_active")),
+    )
 
 
 class MatchRow(NamedTuple):
@@ -413,16 +457,73 @@ def _copy_links(model: Any, column: str, links: Iterator[tuple[str, str]]) -> in
     )
 
 
-def _propose(*, run: Run, sources: list[EntryRow]) -> tuple[tuple[Proposal, ...], list[EntryRow]]:
-    """The engine's proposals for the run's free bank rows, and the GL rows it saw."""
-    from reconciliation.matching.engine import match as engine_match
+@dataclass(frozen=True, slots=True)
+class _PassInputs:
+    """What every engine call of a pass shares: the GL date bounds, settings and the pairs
+    a person rejected."""
 
+    first: dt.date
+    last: dt.date
+    settings: MatchSettings
+    reach: int
+    forbidden: frozenset[tuple[str, str]]
+
+
+def _pass_inputs(run: Run) -> _PassInputs:
     span = SourceEntry.objects.filter(run=run).aggregate(
         first=Min("booking_date"), last=Max("booking_date")
     )
     match_settings = run_match_settings(run)
-    reach = max(match_settings.date_window_days, match_settings.reference_window_days)
-    forbidden = _forbidden_pairs(run)
+    return _PassInputs(
+        first=span["first"],
+        last=span["last"],
+        settings=match_settings,
+        reach=max(match_settings.date_window_days, match_settings.reference_window_days),
+        forbidden=_forbidden_pairs(run),
+    )
+
+
+def _engine_call(
+    run: Run,
+    inputs: _PassInputs,
+    *,
+    sources: list[EntryRow],
+    taken_sources: list[EntryRow],
+    rerun: bool,
+    account: uuid.UUID | None,
+    currency: str | None = None,
+) -> tuple[tuple[Proposal, ...], list[EntryRow]]:
+    """The engine's proposals for one account's (and currency's) free bank rows, and the
+    GL rows it saw. `rerun`: the run has matched entries already, so the GL side's taken
+    entries are read too (a first pass reads none)."""
+    from reconciliation.matching.engine import match as engine_match
+
+    def gl(*, taken: bool) -> list[EntryRow]:
+        return _ledger_rows(
+            run,
+            first=inputs.first,
+            last=inputs.last,
+            window=inputs.reach,
+            account=account,
+            currency=currency,
+            taken=taken,
+        )
+
+    ledger_rows = gl(taken=False)
+    proposals = engine_match(
+        source=sources,
+        ledger=ledger_rows,
+        settings=inputs.settings,
+        forbidden_pairs=inputs.forbidden,
+        taken_source=taken_sources,
+        taken_ledger=gl(taken=True) if rerun else (),
+    ).proposals
+    return proposals, ledger_rows
+
+
+def _propose(*, run: Run, sources: list[EntryRow]) -> tuple[tuple[Proposal, ...], list[EntryRow]]:
+    """The engine's proposals for the run's free bank rows, and the GL rows it saw."""
+    inputs = _pass_inputs(run)
     accounts = run_account_ids(run=run)
     # Entries already in live matches: the engine judges a split's or batch's
     # uniqueness against them too, so a rerun sees the candidates the first pass saw
@@ -439,28 +540,34 @@ def _propose(*, run: Run, sources: list[EntryRow]) -> tuple[tuple[Proposal, ...]
     ledger_rows: list[EntryRow] = []
     proposals: tuple[Proposal, ...] = ()
     for account_id in [None] if len(accounts) <= 1 else [*accounts]:
-        part_ledger = _ledger_rows(
-            run, first=span["first"], last=span["last"], window=reach, account=account_id
+        part_proposals, part_ledger = _engine_call(
+            run,
+            inputs,
+            sources=parts.get(account_id, []),
+            taken_sources=taken_parts.get(account_id, []),
+            rerun=bool(taken_sources),
+            account=account_id,
         )
         ledger_rows.extend(part_ledger)
-        proposals += engine_match(
-            source=parts.get(account_id, []),
-            ledger=part_ledger,
-            settings=match_settings,
-            forbidden_pairs=forbidden,
-            taken_source=taken_parts.get(account_id, []),
-            taken_ledger=_ledger_rows(
-                run,
-                first=span["first"],
-                last=span["last"],
-                window=reach,
-                account=account_id,
-                taken=True,
-            )
-            if taken_sources
-            else (),
-        ).proposals
+        proposals += part_proposals
     return proposals, ledger_rows
+
+
+def _propose_part(
+    *, run: Run, part: MatchPart, sources: list[EntryRow]
+) -> tuple[tuple[Proposal, ...], list[EntryRow]]:
+    """`_propose` for one (account, currency) part of the run: the engine never pairs
+    across accounts or currencies, so the parts' proposals are the whole pass's."""
+    taken_sources = _source_rows(run, taken=True, part=part)
+    return _engine_call(
+        run,
+        _pass_inputs(run),
+        sources=sources,
+        taken_sources=taken_sources,
+        rerun=bool(taken_sources) or _free_source_entries(run, taken=True).exists(),
+        account=part.account_id,
+        currency=part.currency,
+    )
 
 
 def _amounts(
@@ -478,28 +585,73 @@ def _amounts(
     )
 
 
-def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchResult:
-    from reconciliation.services.discrepancies import discrepancies_recompute
-    from reconciliation.services.entries import (
-        entries_mark_auto_accepted,
+def _match_and_persist(
+    *,
+    run: Run,
+    sources: list[EntryRow],
+    propose: Callable[[list[EntryRow]], tuple[tuple[Proposal, ...], list[EntryRow]]],
+    analyze_after: bool = True,
+) -> tuple[int, int]:
+    """Propose for `sources`, write the proposals and flip the accepted entries' statuses;
+    returns (suggested, accepted). The caller passes its only reference to `sources` in
+    (no name of its own kept), so the rows can be freed before persisting."""
+    from reconciliation.services.entries import entries_mark_auto_accepted
+
+    if not sources:
+        return 0, 0
+    proposals, ledger_rows = propose(sources)
+    source_amounts, ledger_amounts = _amounts(proposals, sources, ledger_rows)
+    del sources, ledger_rows
+    suggested, accepted, accepted_sources, accepted_ledgers = _persist(
+        run=run,
+        proposals=proposals,
+        sources=source_amounts,
+        ledgers=ledger_amounts,
+        analyze_after=analyze_after,
+    )
+    del proposals, source_amounts, ledger_amounts
+    entries_mark_auto_accepted(source_entry_ids=accepted_sources, ledger_entry_ids=accepted_ledgers)
+    return suggested, accepted
+
+
+def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None, parts: bool) -> AutoMatchResult:
+    from reconciliation.services.match_parts import match_parts_finish
+
+    parted = match_parts_finish(run=run) if parts else None
+    if parted is not None:
+        # Workers shared this pass (match_parts): they matched and committed the parts;
+        # what is left here is the run-wide part.
+        suggested, accepted = parted
+    else:
+        # A plan nobody is finishing (its task died, or this is another pass): this pass
+        # matches everything free, and the plan must not outlive it.
+        MatchPart.objects.filter(run=run).delete()
+        suggested, accepted = _match_and_persist(
+            run=run,
+            sources=_source_rows(run),
+            propose=lambda sources: _propose(run=run, sources=sources),
+        )
+    return _pass_finish(run=run, actor=actor, suggested=suggested, accepted=accepted)
+
+
+def run_match_part(*, run: Run, part: MatchPart) -> tuple[int, int]:
+    """Match one (account, currency) part of the run, in the caller's transaction; returns
+    (suggested, accepted). Statistics are left to the pass's end (`match_parts_finish`):
+    ANALYZE holds its table lock until commit, so parts that each ran one would queue
+    behind each other."""
+    return _match_and_persist(
+        run=run,
+        sources=_source_rows(run, part=part),
+        propose=lambda sources: _propose_part(run=run, part=part, sources=sources),
+        analyze_after=False,
     )
 
-    suggested = accepted = 0
-    sources = _source_rows(run)
-    if sources:
-        proposals, ledger_rows = _propose(run=run, sources=sources)
-        source_amounts, ledger_amounts = _amounts(proposals, sources, ledger_rows)
-        del sources, ledger_rows
-        suggested, accepted, accepted_sources, accepted_ledgers = _persist(
-            run=run,
-            proposals=proposals,
-            sources=source_amounts,
-            ledgers=ledger_amounts,
-        )
-        del proposals, source_amounts, ledger_amounts
-        entries_mark_auto_accepted(
-            source_entry_ids=accepted_sources, ledger_entry_ids=accepted_ledgers
-        )
+
+def _pass_finish(
+    *, run: Run, actor: AbstractBaseUser | None, suggested: int, accepted: int
+) -> AutoMatchResult:
+    from reconciliation.services.discrepancies import discrepancies_recompute
+
     open_count = discrepancies_recompute(run=run)
     run_audit(
         run=run,
@@ -515,11 +667,15 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchRe
     )
 
 
-def run_auto_match(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchResult:
+def run_auto_match(
+    *, run: Run, actor: AbstractBaseUser | None, parts: bool = False
+) -> AutoMatchResult:
     """Match the run now (the synchronous route). Idempotent: a second pass adds nothing.
 
     Accepted and rejected decisions are never touched; rejected pairs are never proposed
-    again. The run ends `completed` (or `failed` with the error, re-raised).
+    again. The run ends `completed` (or `failed` with the error, re-raised). `parts`: the
+    calling worker planned the run in parts (match_parts) and matched what it could take;
+    this pass completes that plan instead of matching the whole run.
     """
     for attempt in (1, 2):
         try:
@@ -530,7 +686,7 @@ def run_auto_match(*, run: Run, actor: AbstractBaseUser | None) -> AutoMatchResu
                     .get(pk=run.pk)
                 )
                 run_validate_open(run=locked)
-                result = _auto_match_pass(run=locked, actor=actor)
+                result = _auto_match_pass(run=locked, actor=actor, parts=parts)
                 now = timezone.now()
                 locked.status, locked.error = RunStatus.COMPLETED, None
                 locked.started_at = locked.started_at or now
@@ -563,6 +719,7 @@ def run_auto_match_job(*, run_id: uuid.UUID, owner: str = "") -> None:
     run creates nothing. Database errors propagate (the task retries); any other error fails
     the run with the reason.
     """
+    from reconciliation.services.match_parts import match_parts_plan, match_parts_work
     from reconciliation.services.match_requests import (
         Claim,
         match_request_claim,
@@ -574,10 +731,19 @@ def run_auto_match_job(*, run_id: uuid.UUID, owner: str = "") -> None:
         return
     with match_request_heartbeats(run_id=run_id, owner=owner):
         try:
+            # A big run of several accounts or currencies is shared with helper tasks:
+            # the parts commit one by one, and the transaction below completes the run.
+            parted = match_parts_plan(run_id=run_id) > 0
+            if parted:
+                match_parts_work(run_id=run_id)
             with transaction.atomic():
                 run = Run.objects.select_for_update(of=("self",)).filter(pk=run_id).first()
+                if parted and not _lease_held(run_id=run_id, owner=owner):
+                    # An upload asked for matching again between two parts: the new
+                    # request's task plans what is free now and completes the run.
+                    return
                 if run is not None and run.status == RunStatus.RUNNING:
-                    run_auto_match(run=run, actor=None)
+                    run_auto_match(run=run, actor=None, parts=parted)
                 # In the completing transaction: the run is never completed with its
                 # request still owed, nor the request gone with the run unfinished.
                 MatchRequest.objects.filter(run_id=run_id).delete()
@@ -591,6 +757,10 @@ def run_auto_match_job(*, run_id: uuid.UUID, owner: str = "") -> None:
                     status=RunStatus.FAILED, error=error, finished_at=timezone.now()
                 )
                 MatchRequest.objects.filter(run_id=run_id).delete()
+
+
+def _lease_held(*, run_id: uuid.UUID, owner: str) -> bool:
+    return MatchRequest.objects.filter(run_id=run_id, lease_owner=owner).exists()
 
 
 def runs_recover_stale() -> int:

@@ -5,15 +5,24 @@ ledger does not know is 422 `account_mismatch` naming it."""
 from __future__ import annotations
 
 import io
+import logging
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from benchmarks.truth_month import iban
 from ledgers.services import LedgerEntryInput, account_create, ledger_entries_create
-from reconciliation.models import Match, SourceEntry, SourceFile, Statement
-from reconciliation.services.auto_match import run_auto_match
+from reconciliation.choices import RunMode, RunStatus
+from reconciliation.models import Match, MatchPart, SourceEntry, SourceFile, Statement
+from reconciliation.services.auto_match import (
+    _source_rows,
+    run_auto_match,
+    run_auto_match_job,
+    run_free_parts,
+)
 from reconciliation.services.runs import run_create
 from tests.reconciliation.parsers.camt_builder import Detail, Entry, camt053_bytes
 from tests.reconciliation.parsers.camt_builder import Statement as CamtStatement
@@ -149,3 +158,55 @@ def test_a_run_without_an_account_imports_every_statement_ledger_wide(
     response = _upload(api_client_for("rita"), alice_run, _file(MAIN, STRANGER))
     assert response.status_code == 201, response.content
     assert [s["account_id"] for s in response.json()["statements"]] == [None, None]
+
+
+def test_a_run_of_two_accounts_matched_in_parts_pairs_each_account_with_its_own_gl(
+    api_client_for: Any,
+    alice: Any,
+    alice_ledger: Any,
+    alice_account: Any,
+    savings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As above, but the worker splits the pass by account (services/match_parts.py).
+    ledger_entries_create(
+        ledger=alice_ledger,
+        actor=alice,
+        items=[
+            LedgerEntryInput(
+                external_id=f"GL-{account.code}",
+                amount=Decimal("100.00"),
+                currency="EUR",
+                booking_date=DAY,
+                account_id=account.pk,
+                reference=f"E2E-ACCOUNT-{n}",
+            )
+            for n, account in enumerate((alice_account, savings))
+        ],
+    )
+    run = run_create(
+        ledger=alice_ledger, account=alice_account, mode=RunMode.AUTOMATIC, actor=alice
+    )
+    assert _upload(api_client_for("rita"), run, _file(MAIN, SAVINGS)).status_code == 201
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING  # its match request waits for the worker
+    assert run_free_parts(run=run) == {(alice_account.pk, "EUR"): 1, (savings.pk, "EUR"): 1}
+    for account, reference in ((alice_account, "E2E-ACCOUNT-0"), (savings, "E2E-ACCOUNT-1")):
+        part = MatchPart(run=run, account=account, currency="EUR", rows=1)
+        assert [set(r.references) for r in _source_rows(run, part=part)] == [{reference}]
+    with (
+        override_settings(RUN_MATCH_WORKERS=2, RUN_MATCH_PARTITION_MIN_ROWS=1),
+        caplog.at_level(logging.INFO, logger="reconciliation.services.match_parts"),
+    ):
+        run_auto_match_job(run_id=run.pk)
+    assert "matched in 2 parts" in caplog.text
+    pairs = {
+        (
+            m.source_links.get().source_entry.account_key,
+            m.ledger_links.get().ledger_entry.external_id,
+        )
+        for m in Match.objects.filter(run=run)
+    }
+    assert pairs == {(MAIN, "GL-1200"), (SAVINGS, "GL-1210")}
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED

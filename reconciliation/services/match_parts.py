@@ -1,0 +1,170 @@
+"""Several workers share one big run's auto-match (issue #17: scale-out).
+
+The engine never pairs entries of different accounts or currencies, so a run's free bank
+rows fall into independent (account, currency) parts. A run with at least
+RUN_MATCH_PARTITION_MIN_ROWS free rows in two parts or more, with RUN_MATCH_WORKERS > 1:
+
+1. The task holding the run's lease (`run_auto_match_job`) plans the parts, one `MatchPart`
+   row each, and commits them (`match_parts_plan`); after commit it asks for up to
+   RUN_MATCH_WORKERS - 1 helper tasks (`reconciliation.run_auto_match_part`).
+2. Each of them, the lease holder too, takes the biggest unfinished part with
+   `FOR UPDATE SKIP LOCKED`, matches it (engine, COPY of matches and links, status flips)
+   and commits it marked finished, then takes the next (`match_parts_work`). A part's
+   transaction holds the run row `FOR SHARE`: parts run side by side, while anything that
+   locks the run `FOR UPDATE` (a person's decision, an upload, the sweep) waits for them
+   as it waits for a one-task pass.
+3. When no part is left to take, the lease holder runs the one-task pass's transaction
+   (`run_auto_match`), whose `FOR UPDATE` on the run waits for the parts still in progress.
+   There `match_parts_finish` matches any part nobody finished (its worker died: the
+   rollback released it), refreshes the planner's statistics once, and the pass recomputes
+   the run's discrepancies once and completes the run with the parts' totals.
+
+Failure: a helper that dies loses only its uncommitted part, which the lease holder then
+matches. A lease holder that dies leaves its parts; the sweep hands the run to a new task,
+which plans again (committed parts are matched, so their rows are no longer free). An
+upload can slip in between two parts and ask for matching again: the lease holder then no
+longer holds the request's lease and leaves the run `running` for the new request's task,
+which plans and matches what is free and completes the run.
+
+What differs from a one-task pass: parts commit one by one, so readers see a part's matches
+before the run completes, and a run that fails midway keeps the parts it committed (it ends
+`failed`; another auto-match matches the rest, as idempotent as ever). The proposals are the
+same: the engine keys every candidate by currency, and runs are split by account either way
+(tests/reconciliation/services/test_match_parts.py compares both on one data set).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from reconciliation.choices import RunStatus
+from reconciliation.models import MatchPart, Run
+from reconciliation.services.auto_match import (
+    ANALYZE_AFTER_LINKS,
+    analyze_matches,
+    run_free_parts,
+    run_match_part,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def match_parts_plan(*, run_id: uuid.UUID) -> int:
+    """Split the run's pass into parts when workers are configured and the run is big
+    enough; returns how many parts (0: match it in one task). Committed in a transaction of
+    its own, since other workers must see the parts; replaces an earlier plan (of a task
+    that died, or before an upload added rows)."""
+    if settings.RUN_MATCH_WORKERS <= 1:
+        return 0
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("ledger", "account")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.status != RunStatus.RUNNING:
+            return 0
+        MatchPart.objects.filter(run=run).delete()
+        sizes = run_free_parts(run=run)
+        if len(sizes) < 2 or sum(sizes.values()) < settings.RUN_MATCH_PARTITION_MIN_ROWS:
+            return 0
+        MatchPart.objects.bulk_create(
+            MatchPart(run=run, account_id=account_id, currency=currency, rows=rows)
+            for (account_id, currency), rows in sizes.items()
+        )
+        helpers = min(settings.RUN_MATCH_WORKERS, len(sizes)) - 1
+        run_id_text = str(run_id)
+
+        def ask_match_part_helpers() -> None:
+            match_parts_ask_helpers(run_id=run_id_text, count=helpers)
+
+        transaction.on_commit(ask_match_part_helpers, robust=True)
+    logger.info("run %s: matched in %d parts by up to %d workers", run_id, len(sizes), helpers + 1)
+    return len(sizes)
+
+
+def match_parts_ask_helpers(*, run_id: str, count: int) -> None:
+    """Queue `count` helper tasks. A broker that refuses costs only speed: the lease holder
+    matches every part itself."""
+    from reconciliation.tasks import run_auto_match_part_task
+
+    for _ in range(count):
+        try:
+            run_auto_match_part_task.delay(run_id=run_id)
+        except Exception:  # kombu and redis raise transport-specific errors; all mean "not sent"
+            logger.warning("broker unavailable: run %s is matched without helpers", run_id)
+            return
+
+
+def match_parts_work(*, run_id: uuid.UUID) -> int:
+    """Match the run's unfinished parts one at a time, each committed on its own, until
+    none is left to take; returns how many this worker matched."""
+    matched = 0
+    while _match_next_part(run_id=run_id):
+        matched += 1
+    return matched
+
+
+def _match_next_part(*, run_id: uuid.UUID) -> bool:
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                if not _run_running_shared(run_id=run_id):
+                    return False
+                part = (
+                    MatchPart.objects.select_for_update(skip_locked=True)
+                    .filter(run_id=run_id, finished_at__isnull=True)
+                    .order_by("-rows", "pk")
+                    .first()
+                )
+                if part is None:
+                    return False
+                run = Run.objects.select_related("ledger", "account").get(pk=run_id)
+                part.suggested, part.accepted = run_match_part(run=run, part=part)
+                part.finished_at = timezone.now()
+                part.save(update_fields=["suggested", "accepted", "finished_at"])
+                return True
+        except IntegrityError:
+            # A person's manual match linked one of the part's entries meanwhile.
+            if attempt == 2:
+                raise
+            logger.info("run %s: a part lost a link race; retrying on fresh state", run_id)
+    raise AssertionError("unreachable")
+
+
+def _run_running_shared(*, run_id: uuid.UUID) -> bool:
+    """Lock the run row FOR SHARE (Django's select_for_update has no shared mode): parts
+    share it, whatever locks it FOR UPDATE waits. True while the run is `running`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status FROM {Run._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608 -- table name from the model
+            [run_id],
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] == RunStatus.RUNNING
+
+
+def match_parts_finish(*, run: Run) -> tuple[int, int] | None:
+    """Inside the pass's transaction, with the run locked FOR UPDATE (no part is in
+    progress): match the parts nobody finished and drop the plan; returns the parts'
+    (suggested, accepted), or None when the run was not split."""
+    parts = list(MatchPart.objects.filter(run=run).order_by("-rows", "pk"))
+    if not parts:
+        return None
+    for part in parts:
+        if part.finished_at is None:
+            part.suggested, part.accepted = run_match_part(run=run, part=part)
+    suggested = sum(p.suggested for p in parts)
+    accepted = sum(p.accepted for p in parts)
+    # Every match has a link row per side at least; the discrepancy checks that follow
+    # query these tables, so they are planned for what the parts wrote.
+    if 2 * (suggested + accepted) >= ANALYZE_AFTER_LINKS:
+        analyze_matches()
+    MatchPart.objects.filter(run=run).delete()
+    return suggested, accepted
