@@ -40,6 +40,8 @@ from reconciliation.models import (
     Discrepancy,
     Match,
     MatchLedgerLink,
+    MatchPart,
+    MatchRequest,
     MatchSourceLink,
     Run,
     SourceEntry,
@@ -136,6 +138,8 @@ def _ledger_delete(ledger_id: uuid.UUID) -> None:
             Discrepancy,
             Match,
             MatchLedgerLink,
+            MatchPart,
+            MatchRequest,
             MatchSourceLink,
             Run,
             SourceEntry,
@@ -154,6 +158,9 @@ def _ledger_delete(ledger_id: uuid.UUID) -> None:
         _delete(t["MatchSourceLink"], f"match_id IN ({matches})", [ledger_id])
         _delete(t["MatchLedgerLink"], f"match_id IN ({matches})", [ledger_id])
         _delete(t["Match"], f"run_id IN ({runs})", [ledger_id])
+        # A pass that failed or timed out (match-workers) leaves its outbox row and plan.
+        _delete(t["MatchRequest"], f"run_id IN ({runs})", [ledger_id])
+        _delete(t["MatchPart"], f"run_id IN ({runs})", [ledger_id])
         _delete(t["SourceEntry"], "ledger_id = %s", [ledger_id])
         _delete(t["Statement"], "ledger_id = %s", [ledger_id])
         _delete(t["SourceFile"], "ledger_id = %s", [ledger_id])
