@@ -17,6 +17,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -102,6 +103,8 @@ def test_match_workers_times_one_and_two_workers_and_leaves_no_worker(
     for tasks in (line["tasks_1_worker"], line["tasks_n_workers"]):
         assert tasks.get("reconciliation.run_auto_match") == 1, tasks
     assert "reconciliation.run_auto_match_part" not in line["tasks_1_worker"]
+    if hasattr(settings, "RUN_MATCH_PARTITION_MIN_ROWS"):  # the partitioned pass exists
+        assert line["tasks_n_workers"].get("reconciliation.run_auto_match_part") == 1
     assert "match-workers" in err.getvalue()  # the summary line
     # no worker process left behind, and no benchmark data
     assert _benchmark_workers() - before == set()
