@@ -14,7 +14,9 @@ to Redis after commit, and a `celery -A config worker --pool prefork --concurren
 process started with the project's settings (RUN_MATCH_WORKERS=N) takes it. The clock runs
 from the hand-over to the moment the benchmark sees the run `completed` (polled every
 0.2 s). The worker is started and answers a ping before the clock starts, so its start-up
-is not in the figure, and stopped after (SIGTERM, then SIGKILL of its process group).
+is not in the figure, and stopped after (SIGTERM, then SIGKILL of its process group). Each
+pool process still imports the matching code on its first task (about 1 s), as a freshly
+started production worker does: both passes pay it.
 
 Each worker count gets the same data, loaded afresh (prepare -> measure -> cleanup twice):
 the matched counts of both passes must be equal, and the line says loudly when they are
