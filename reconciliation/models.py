@@ -192,6 +192,10 @@ class MatchPart(models.Model):
     )
     currency = models.CharField(max_length=3)
     rows = models.PositiveIntegerField()  # free bank rows when planned: big parts go first
+    # The run had matched entries when planned: every part then reads the GL side's taken
+    # entries too, as the one-task pass decides once for the run (auto_match._engine_call).
+    # Asked per part, a later part would see the earlier parts' commits and decide otherwise.
+    rerun = models.BooleanField(default=False)
     finished_at = models.DateTimeField(null=True, blank=True)
     suggested = models.PositiveIntegerField(default=0)
     accepted = models.PositiveIntegerField(default=0)

@@ -200,6 +200,11 @@ def _account_q(*, run: Run, account_id: uuid.UUID) -> Q:
     return Q(statement__account_id=account_id)
 
 
+def run_has_matched_entries(*, run: Run) -> bool:
+    """Whether a pass over the run now is a rerun: some of its entries are in live matches."""
+    return _free_source_entries(run, taken=True).exists()
+
+
 def run_free_parts(*, run: Run) -> dict[tuple[uuid.UUID | None, str], int]:
     """The run's free bank rows counted by (account, currency), the parts several workers
     can match independently (`match_parts`). The account is None for a run of one account
@@ -564,7 +569,7 @@ def _propose_part(
         _pass_inputs(run),
         sources=sources,
         taken_sources=taken_sources,
-        rerun=bool(taken_sources) or _free_source_entries(run, taken=True).exists(),
+        rerun=part.rerun,
         account=part.account_id,
         currency=part.currency,
     )

@@ -48,6 +48,7 @@ from reconciliation.services.auto_match import (
     ANALYZE_AFTER_LINKS,
     analyze_matches,
     run_free_parts,
+    run_has_matched_entries,
     run_match_part,
 )
 
@@ -74,8 +75,9 @@ def match_parts_plan(*, run_id: uuid.UUID) -> int:
         sizes = run_free_parts(run=run)
         if len(sizes) < 2 or sum(sizes.values()) < settings.RUN_MATCH_PARTITION_MIN_ROWS:
             return 0
+        rerun = run_has_matched_entries(run=run)
         MatchPart.objects.bulk_create(
-            MatchPart(run=run, account_id=account_id, currency=currency, rows=rows)
+            MatchPart(run=run, account_id=account_id, currency=currency, rows=rows, rerun=rerun)
             for (account_id, currency), rows in sizes.items()
         )
         helpers = min(settings.RUN_MATCH_WORKERS, len(sizes)) - 1

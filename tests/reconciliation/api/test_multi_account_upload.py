@@ -116,13 +116,11 @@ def test_every_unknown_iban_is_named(api_client_for, bound_run, alice_account):
     assert STRANGER in detail
 
 
-def test_each_account_matches_its_own_gl_entries(
-    api_client_for, alice, alice_ledger, bound_run, alice_account, savings
-):
-    # Both statements hold a 100.00 credit; each account's GL has one of 100.00.
+def _gl_of_each_account(ledger: Any, actor: Any, *accounts: Any) -> None:
+    """A 100.00 GL entry per account, referencing its statement's payment in `_file`."""
     ledger_entries_create(
-        ledger=alice_ledger,
-        actor=alice,
+        ledger=ledger,
+        actor=actor,
         items=[
             LedgerEntryInput(
                 external_id=f"GL-{account.code}",
@@ -130,14 +128,18 @@ def test_each_account_matches_its_own_gl_entries(
                 currency="EUR",
                 booking_date=DAY,
                 account_id=account.pk,
-                reference=reference,
+                reference=f"E2E-ACCOUNT-{n}",
             )
-            for account, reference in (
-                (alice_account, "E2E-ACCOUNT-0"),
-                (savings, "E2E-ACCOUNT-1"),
-            )
+            for n, account in enumerate(accounts)
         ],
     )
+
+
+def test_each_account_matches_its_own_gl_entries(
+    api_client_for, alice, alice_ledger, bound_run, alice_account, savings
+):
+    # Both statements hold a 100.00 credit; each account's GL has one of 100.00.
+    _gl_of_each_account(alice_ledger, alice, alice_account, savings)
     _upload(api_client_for("rita"), bound_run, _file(MAIN, SAVINGS))
     run_auto_match(run=bound_run, actor=alice)
     pairs = {
@@ -169,21 +171,7 @@ def test_a_run_of_two_accounts_matched_in_parts_pairs_each_account_with_its_own_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # As above, but the worker splits the pass by account (services/match_parts.py).
-    ledger_entries_create(
-        ledger=alice_ledger,
-        actor=alice,
-        items=[
-            LedgerEntryInput(
-                external_id=f"GL-{account.code}",
-                amount=Decimal("100.00"),
-                currency="EUR",
-                booking_date=DAY,
-                account_id=account.pk,
-                reference=f"E2E-ACCOUNT-{n}",
-            )
-            for n, account in enumerate((alice_account, savings))
-        ],
-    )
+    _gl_of_each_account(alice_ledger, alice, alice_account, savings)
     run = run_create(
         ledger=alice_ledger, account=alice_account, mode=RunMode.AUTOMATIC, actor=alice
     )

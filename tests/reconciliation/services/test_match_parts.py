@@ -121,6 +121,12 @@ def test_a_run_matched_in_parts_gets_the_matches_of_one_task(
     assert audit is not None
     assert audit["suggested"] + audit["accepted"] == expected.matched
 
+    # A second pass in parts, as after another upload with nothing new, creates nothing.
+    before = Match.objects.filter(run=parted).count()
+    with PARTED:
+        run_auto_match_job(run_id=_requested(parted).pk)
+    assert Match.objects.filter(run=parted).count() == before
+
 
 @pytest.mark.django_db
 def test_a_small_run_or_one_currency_or_one_worker_is_not_split(
