@@ -29,12 +29,19 @@ from ledgers.choices import MembershipRole, ReconciliationStatus
 from ledgers.models import Account, AuditEvent, Ledger, LedgerEntry, Membership, Organization
 from ledgers.services import account_create, ledger_create, user_setup
 from reconciliation.bulk import analyze, column_types, copy_rows
-from reconciliation.choices import SourceEntryMatchStatus, SourceFileFormat, SourceFileStatus
+from reconciliation.choices import (
+    RunStatus,
+    SourceEntryMatchStatus,
+    SourceFileFormat,
+    SourceFileStatus,
+)
 from reconciliation.matching.types import EntryRow
 from reconciliation.models import (
     Discrepancy,
     Match,
     MatchLedgerLink,
+    MatchPart,
+    MatchRequest,
     MatchSourceLink,
     Run,
     SourceEntry,
@@ -131,6 +138,8 @@ def _ledger_delete(ledger_id: uuid.UUID) -> None:
             Discrepancy,
             Match,
             MatchLedgerLink,
+            MatchPart,
+            MatchRequest,
             MatchSourceLink,
             Run,
             SourceEntry,
@@ -149,6 +158,9 @@ def _ledger_delete(ledger_id: uuid.UUID) -> None:
         _delete(t["MatchSourceLink"], f"match_id IN ({matches})", [ledger_id])
         _delete(t["MatchLedgerLink"], f"match_id IN ({matches})", [ledger_id])
         _delete(t["Match"], f"run_id IN ({runs})", [ledger_id])
+        # A pass that failed or timed out (match-workers) leaves its outbox row and plan.
+        _delete(t["MatchRequest"], f"run_id IN ({runs})", [ledger_id])
+        _delete(t["MatchPart"], f"run_id IN ({runs})", [ledger_id])
         _delete(t["SourceEntry"], "ledger_id = %s", [ledger_id])
         _delete(t["Statement"], "ledger_id = %s", [ledger_id])
         _delete(t["SourceFile"], "ledger_id = %s", [ledger_id])
@@ -244,7 +256,7 @@ def _source_row(
     details = [
         {
             "amount": str(d.amount) if d.amount is not None else None,
-            "currency": "EUR",
+            "currency": row.currency,
             "end_to_end_id": d.references[0] if d.references else None,
             "remittance": d.remittance or None,
             "counterparty_name": d.counterparty_name or None,
@@ -291,8 +303,12 @@ def load_truth_set(
     source: Sequence[EntryRow],
     ledger: Sequence[EntryRow],
     progress: Callable[[int], None] | None = None,
+    run_status: str = RunStatus.COMPLETED,
 ) -> None:
-    """Bank rows as one processed source file of the run; GL rows into the ledger."""
+    """Bank rows as one processed source file of the run; GL rows into the ledger.
+
+    The run is left `run_status`: completed (the match scenarios call the pass themselves),
+    or pending for a scenario that hands it to workers the way an upload does."""
     mask = _id_mask(context.scenario)
     with transaction.atomic():
         source_file = SourceFile.objects.create(
@@ -338,7 +354,7 @@ def load_truth_set(
             ),
             (lambda n: progress(offset + n)) if progress else None,
         )
-        Run.objects.filter(pk=context.run_id).update(status="completed", started_at=now)
+        Run.objects.filter(pk=context.run_id).update(status=run_status, started_at=now)
     analyze((SourceEntry, ()), (LedgerEntry, ()))
 
 

@@ -15,13 +15,17 @@ a transaction (the children commit).
 the list pages on the 1,000,000-entry run the last match leaves behind. `--scenario truth`
 (not in `all`) measures matching quality instead: one line per mix of the truth month
 (`--rows` cases a month, 2,000 by default), with its precision, recall, F1, link F1,
-auto-accept precision, automation and discrepancy figures.
+auto-accept precision, automation and discrepancy figures. `--scenario match-workers`
+(not in `all` either: it needs Redis and starts Celery workers) matches one multi-currency
+run of `--rows` bank rows (100,000 by default) with one worker and with `--workers` N,
+each pass on freshly loaded identical data, and prints one line with both timings.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -40,9 +44,12 @@ class Step:
     rows: int
     skew: bool = False
     mix: tuple[str, float, bool] | None = None  # truth: (format, collisions, tolerance)
+    workers: int = 1  # match-workers: the N the 1-worker pass is compared with
 
 
-def plan(*, scenario: str, rows: int | None, skew: bool) -> list[Step]:
+def plan(*, scenario: str, rows: int | None, skew: bool, workers: int = 2) -> list[Step]:
+    if scenario == "match-workers":
+        return [Step(scenario=scenario, rows=rows or 100_000, workers=workers)]
     if scenario == "truth":
         # Cases per month: the issue's acceptance sizes are 200 and 2,000.
         return [
@@ -171,6 +178,8 @@ def run(
                     collisions=collisions,
                     tolerance=tolerance,
                 )
+            elif step.scenario == "match-workers":
+                result = _match_workers(phases, step=step, seed=seed, keep=keep)
             elif step.scenario == "list":
                 if handover is not None:
                     state = scenarios.prepare_list(rows=step.rows, seed=seed, state=handover)
@@ -190,6 +199,27 @@ def run(
             pending_cleanup.append(("match", handover))
         for scenario, state in pending_cleanup:
             _cleanup(scenario, state, keep)
+
+
+def _match_workers(phases: Phases, *, step: Step, seed: int, keep: bool) -> Result:
+    """The run matched by 1 worker, then by N, each on its own fresh copy of the same data
+    (prepare -> measure -> cleanup twice), combined into one line."""
+    from benchmarks.workers import combine, redis_url
+
+    passes = []
+    state: dict[str, Any] = {}
+    for count in sorted({1, step.workers}):
+        state = phases("prepare_match_workers", rows=step.rows, seed=seed, workers=step.workers)
+        try:
+            passes.append(
+                phases("measure_match_workers", state=state, workers=count, broker_url=redis_url())
+            )
+        finally:
+            _cleanup(step.scenario, state, keep)
+    result = combine(state=state, passes=passes, workers=step.workers)
+    if "warning" in result:
+        sys.stderr.write(f"\n!!! match-workers: {result['warning']}\n\n")
+    return result
 
 
 def _cleanup(scenario: str, state: dict[str, Any] | None, keep: bool) -> None:

@@ -20,6 +20,8 @@ What is timed is the real code path, nothing stubbed:
   looked at; the camt import's ratio target (<= 2x) is stated against it.
 - engine floor (match): the pure engine alone on the same free rows, loaded untimed in a
   process of its own before the pass; the pass's ratio target (<= 10x) is against it.
+- match-workers: a multi-currency run handed to real Celery worker processes (1, then
+  N with RUN_MATCH_WORKERS=N), from the hand-over to `completed` (benchmarks.workers).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from benchmarks.measure import Meter, Progress, heartbeat, peak_rss_mb
 Result = dict[str, Any]
 State = dict[str, Any]
 
-SCENARIOS = ("import-csv", "import-camt", "match", "match-skew", "list", "truth")
+# `truth` and `match-workers` are not part of `all`: the one measures matching quality,
+# the other needs Redis and starts Celery worker processes.
+SCENARIOS = ("import-csv", "import-camt", "match", "match-skew", "list", "truth", "match-workers")
 # The truth month's mixes (`--scenario truth`, not part of `all`: it measures matching
 # quality, not speed): both formats, 0/30/100 % of cases on common amounts and days, a
 # new ledger (no tolerance) and one with an amount tolerance of 5.00.
@@ -438,6 +442,21 @@ def _timed(
             rss[label] = peak_rss_mb()
 
     return wrapper
+
+
+# --- matching by Celery workers (benchmarks.workers) -----------------------------------------
+
+
+def prepare_match_workers(*, rows: int, seed: int, workers: int) -> State:
+    from benchmarks import workers as scenario
+
+    return scenario.prepare(rows=rows, seed=seed, workers=workers)
+
+
+def measure_match_workers(*, state: State, workers: int, broker_url: str) -> Result:
+    from benchmarks import workers as scenario
+
+    return scenario.measure(state=state, workers=workers, broker_url=broker_url)
 
 
 # --- list endpoints ------------------------------------------------------------------------

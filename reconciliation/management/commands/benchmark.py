@@ -29,6 +29,9 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
     """One human line per scenario (on stderr: stdout stays JSON lines)."""
     lines = ["", "summary (seconds; ratio to its floor, measured in the same run):"]
     for result in results:
+        if result["scenario"] == "match-workers":
+            lines.extend(_workers_summary(result))
+            continue
         text = f"  {result['scenario']:<12} {result['rows']:>9,} rows {result['seconds']:>9.2f} s"
         text += f"  load {result.get('load_1m', '-')}"
         for scenario, key, floor, target in RATIOS:
@@ -36,6 +39,27 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
                 verdict = "ok" if result[key] <= target else "OVER"
                 text += f"  {result[key]:.2f}x {floor} (target <= {target:g}x: {verdict})"
         lines.append(text)
+    return lines
+
+
+def _workers_summary(result: dict[str, Any]) -> list[str]:
+    """1 worker against N on the same run: the speedup, and where the CPU went."""
+    n = result["workers"]
+    text = (
+        f"  {result['scenario']:<12} {result['rows']:>9,} rows in {result['currencies']} "
+        f"currencies: 1 worker {result['seconds_1_worker']:.2f} s, {n} workers "
+        f"{result['seconds_n_workers']:.2f} s: {result['speedup']}x"
+    )
+    text += f"  load {result.get('load_1m', '-')}"
+    lines = [text]
+    if result.get("db_cpu_s") is not None:
+        lines.append(
+            f"  {'':<12} CPU s workers / PostgreSQL: 1 worker "
+            f"{result['workers_cpu_s_1_worker']} / {result['db_cpu_s_1_worker']}, {n} workers "
+            f"{result['workers_cpu_s']} / {result['db_cpu_s']}"
+        )
+    if not result["matched_equal"]:
+        lines.append(f"  {'':<12} !!! {result['warning']}")
     return lines
 
 
@@ -52,8 +76,15 @@ class Command(BaseCommand):
             "--rows",
             type=int,
             default=None,
-            help="entries per scenario (default: 1,000,000; matching 100,000; truth: "
-            "2,000 cases a month; `all` runs the DESIGN.md sizes)",
+            help="entries per scenario (default: 1,000,000; matching and match-workers "
+            "100,000; truth: 2,000 cases a month; `all` runs the DESIGN.md sizes)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="match-workers: the worker count compared with one worker (default 2); "
+            "needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0)",
         )
         parser.add_argument("--skew", action="store_true", help="skewed amounts for `match`")
         parser.add_argument("--seed", type=int, default=8)
@@ -82,7 +113,14 @@ class Command(BaseCommand):
         rows = options["rows"]
         if rows is not None and rows < 100:
             raise CommandError("--rows must be at least 100")
-        steps = plan(scenario=options["scenario"], rows=rows, skew=options["skew"])
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        steps = plan(
+            scenario=options["scenario"],
+            rows=rows,
+            skew=options["skew"],
+            workers=options["workers"],
+        )
         # `make bench` on a fresh embedded server (or any new database) finds no tables:
         # bring the schema up to date first, as `make run` and the load test do.
         call_command("migrate", interactive=False, verbosity=0)
