@@ -114,6 +114,11 @@ def match_parts_work(*, run_id: uuid.UUID) -> int:
 
 
 def _match_next_part(*, run_id: uuid.UUID) -> bool:
+    if not _free_part_left(run_id=run_id):
+        # Checked before queueing for the run's share lock: once the lease holder waits
+        # for the run FOR UPDATE to complete it, a helper asking for the share lock would
+        # hold its worker slot until the run's discrepancies are recomputed, for nothing.
+        return False
     for attempt in (1, 2):
         try:
             with transaction.atomic():
@@ -138,6 +143,18 @@ def _match_next_part(*, run_id: uuid.UUID) -> bool:
                 raise
             logger.info("run %s: a part lost a link race; retrying on fresh state", run_id)
     raise AssertionError("unreachable")
+
+
+def _free_part_left(*, run_id: uuid.UUID) -> bool:
+    """Whether an unfinished part of the run is free to take now. In a transaction of its
+    own, so the part's lock is not held while the run's is asked for (run, then part is
+    the lock order everywhere else)."""
+    with transaction.atomic():
+        return (
+            MatchPart.objects.select_for_update(skip_locked=True)
+            .filter(run_id=run_id, finished_at__isnull=True)
+            .exists()
+        )
 
 
 def _run_running_shared(*, run_id: uuid.UUID) -> bool:

@@ -225,8 +225,12 @@ def test_workers_skip_a_part_in_progress_and_the_lease_holder_finishes_what_is_l
     assert list(unfinished.values_list("pk", flat=True)) == [biggest.pk]
     assert Match.objects.filter(run=run).exists()  # the two parts are committed
 
+    # Nothing is left to take, so a helper ends here instead of queueing for the run.
+    assert not match_parts._free_part_left(run_id=run.pk)
+
     # The worker holding it ends without finishing: the completing pass matches the part.
     held_part.release()
+    assert match_parts._free_part_left(run_id=run.pk)
     result = run_auto_match(run=run, actor=None, parts=True)
     assert not MatchPart.objects.filter(run=run).exists()
     assert _matches(run) == _matches(one)
