@@ -108,22 +108,35 @@ def match_parts_work(*, run_id: uuid.UUID) -> int:
     """Match the run's unfinished parts one at a time, each committed on its own, until
     none is left to take; returns how many this worker matched."""
     matched = 0
-    while _match_next_part(run_id=run_id):
+    while (part := _match_next_part(run_id=run_id)) is not None:
         matched += 1
+        if _links_written(part) >= ANALYZE_AFTER_LINKS:
+            # The next part's free-row queries anti-join the link tables this part just
+            # grew, faster than autovacuum counts them (the one-task pass analyzes inside
+            # its transaction for the same reason). Here it runs after the commit, in a
+            # statement of its own: inside the part it would hold its lock until commit and
+            # make the parts of other workers queue behind each other.
+            analyze_matches()
     return matched
 
 
-def _match_next_part(*, run_id: uuid.UUID) -> bool:
+def _links_written(part: MatchPart) -> int:
+    # Every match has a link row per side at least.
+    return 2 * (part.suggested + part.accepted)
+
+
+def _match_next_part(*, run_id: uuid.UUID) -> MatchPart | None:
+    """Take, match and commit the biggest free part; None when none was left to take."""
     if not _free_part_left(run_id=run_id):
         # Checked before queueing for the run's share lock: once the lease holder waits
         # for the run FOR UPDATE to complete it, a helper asking for the share lock would
         # hold its worker slot until the run's discrepancies are recomputed, for nothing.
-        return False
+        return None
     for attempt in (1, 2):
         try:
             with transaction.atomic():
                 if not _run_running_shared(run_id=run_id):
-                    return False
+                    return None
                 part = (
                     MatchPart.objects.select_for_update(skip_locked=True)
                     .filter(run_id=run_id, finished_at__isnull=True)
@@ -131,12 +144,12 @@ def _match_next_part(*, run_id: uuid.UUID) -> bool:
                     .first()
                 )
                 if part is None:
-                    return False
+                    return None
                 run = Run.objects.select_related("ledger", "account").get(pk=run_id)
                 part.suggested, part.accepted = run_match_part(run=run, part=part)
                 part.finished_at = timezone.now()
                 part.save(update_fields=["suggested", "accepted", "finished_at"])
-                return True
+                return part
         except IntegrityError:
             # A person's manual match linked one of the part's entries meanwhile.
             if attempt == 2:
@@ -181,8 +194,8 @@ def match_parts_finish(*, run: Run) -> tuple[int, int] | None:
             part.suggested, part.accepted = run_match_part(run=run, part=part)
     suggested = sum(p.suggested for p in parts)
     accepted = sum(p.accepted for p in parts)
-    # Every match has a link row per side at least; the discrepancy checks that follow
-    # query these tables, so they are planned for what the parts wrote.
+    # The discrepancy checks that follow query these tables: plan them for what the
+    # parts wrote (here inside the transaction, which also sees the inline parts' rows).
     if 2 * (suggested + accepted) >= ANALYZE_AFTER_LINKS:
         analyze_matches()
     MatchPart.objects.filter(run=run).delete()

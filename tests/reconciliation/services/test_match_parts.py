@@ -251,7 +251,7 @@ def test_an_upload_between_two_parts_leaves_the_run_to_the_new_request(
     def work_then_upload(*, run_id: Any) -> int:
         # Between two parts an upload into the run asks for matching again: its
         # match_request_create starts the request over (no lease, not yet delivered).
-        assert match_parts._match_next_part(run_id=run_id)
+        assert match_parts._match_next_part(run_id=run_id) is not None
         MatchRequest.objects.filter(run_id=run_id).update(
             lease_owner="", lease_expires_at=None, enqueued_at=None, attempts=0
         )
@@ -284,7 +284,7 @@ def test_a_pass_that_did_not_plan_matches_everything_free_and_drops_a_stale_plan
     with PARTED:
         assert match_parts.match_parts_plan(run_id=run.pk) == 3
     # One part matched, then the planning task died; someone runs the synchronous route.
-    assert match_parts._match_next_part(run_id=run.pk)
+    assert match_parts._match_next_part(run_id=run.pk) is not None
     run_auto_match(run=run, actor=None)
     assert not MatchPart.objects.filter(run=run).exists()
     assert _matches(run) == _matches(one)
