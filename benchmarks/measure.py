@@ -34,6 +34,11 @@ def _backend_cpu() -> float | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
+    return process_cpu_seconds(pid)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process on this machine (None: not here, or gone)."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()

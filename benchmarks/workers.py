@@ -50,7 +50,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from benchmarks import data
-from benchmarks.measure import Progress, _backend_cpu, heartbeat, peak_rss_mb
+from benchmarks.measure import Progress, _backend_cpu, heartbeat, peak_rss_mb, process_cpu_seconds
 from reconciliation.matching.types import EntryRow
 
 Result = dict[str, Any]
@@ -418,15 +418,6 @@ def _tasks_received(log: Path) -> dict[str, int]:
 # --- CPU of the workers and of the database ------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _children(parent: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -468,7 +459,7 @@ class _CpuSampler:
 
     def _take(self, into: dict[tuple[str, int], float]) -> None:
         for key in self._pids():
-            seconds = _cpu_seconds(key[1])
+            seconds = process_cpu_seconds(key[1])
             if seconds is not None:  # None: gone meanwhile, or the server is elsewhere
                 into[key] = seconds
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from urllib.parse import quote
+
+
+def redis_up() -> bool:
+    """Whether Redis answers on 127.0.0.1:6379, where the worker tests expect it."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def subprocess_database_url() -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from io import StringIO
 from pathlib import Path
 
@@ -21,20 +20,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.live import redis_up
+
 # The phases and the workers commit in processes of their own: no transaction around them.
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 # A Redis database of its own: the benchmark purges its queue, and the worker tests
 # (TEST_REDIS_URL, db 15) flush theirs.
 REDIS_URL = os.environ.get("BENCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def _benchmark_workers() -> set[int]:
@@ -60,7 +53,7 @@ def test_workers_below_one_are_rejected() -> None:
 def test_match_workers_times_one_and_two_workers_and_leaves_no_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not _redis_up():
+    if not redis_up():
         if os.environ.get("CI"):
             pytest.fail("Redis is not reachable on 127.0.0.1:6379")
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")

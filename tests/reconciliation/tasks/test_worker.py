@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,25 +19,17 @@ from typing import Any
 import pytest
 
 from reconciliation.models import Run
-from tests.live import subprocess_database_url
+from tests.live import redis_up, subprocess_database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[3]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def celery_on_redis() -> Iterator[None]:
     """Point the in-process Celery app (the producer) at Redis instead of eager mode."""
-    if not _redis_up():
+    if not redis_up():
         if os.environ.get("CI"):
             pytest.fail("Redis is not reachable on 127.0.0.1:6379")
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
