@@ -146,16 +146,22 @@ def _match_next_part(*, run_id: uuid.UUID) -> MatchPart | None:
                 if part is None:
                     return None
                 run = Run.objects.select_related("ledger", "account").get(pk=run_id)
+                logger.info("run %s: matching part %s (%d rows)", run_id, _name(part), part.rows)
                 part.suggested, part.accepted = run_match_part(run=run, part=part)
                 part.finished_at = timezone.now()
                 part.save(update_fields=["suggested", "accepted", "finished_at"])
-                return part
+            logger.info("run %s: part %s matched", run_id, _name(part))
+            return part
         except IntegrityError:
             # A person's manual match linked one of the part's entries meanwhile.
             if attempt == 2:
                 raise
             logger.info("run %s: a part lost a link race; retrying on fresh state", run_id)
     raise AssertionError("unreachable")
+
+
+def _name(part: MatchPart) -> str:
+    return f"{part.currency}" if part.account_id is None else f"{part.account_id}/{part.currency}"
 
 
 def _free_part_left(*, run_id: uuid.UUID) -> bool:

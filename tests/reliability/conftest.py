@@ -66,9 +66,14 @@ class Month:
 
 @pytest.fixture(scope="session")
 def month() -> Month:
-    from benchmarks.truth_month import decimal_of, generate_month, render_camt053
+    from benchmarks.truth_month import generate_month
 
-    generated = generate_month(CASES, seed=13)
+    return _month_of(generate_month(CASES, seed=13))
+
+
+def _month_of(generated: Any) -> Month:
+    from benchmarks.truth_month import decimal_of, render_camt053
+
     camt, _ = render_camt053(generated)
     gl = [
         {
@@ -83,6 +88,29 @@ def month() -> Month:
         for line in generated.gl
     ]
     return Month(camt=camt, gl=gl)
+
+
+@pytest.fixture(scope="session")
+def two_currencies(month: Month) -> Month:
+    """`month` in EUR plus another month (its own seed) in USD: a run of both is matched in
+    two (account, currency) parts when workers share it. One camt file per currency,
+    concatenated in `camt` with a NUL between them (`upload_each` splits them)."""
+    from benchmarks.truth_month import generate_month, iban
+
+    generated = generate_month(CASES, seed=29)
+    usd = _month_of(generated)
+    camt = usd.camt.replace(b'Ccy="EUR"', b'Ccy="USD"').replace(
+        b"<Ccy>EUR</Ccy>", b"<Ccy>USD</Ccy>"
+    )
+    # A statement, account and bank references of their own: entries already imported
+    # (by the bank's reference, ledger-wide for a run without an account) are skipped.
+    camt = camt.replace(b"TRUTH-2024-03", b"TRUTH-USD-2024-03")
+    camt = camt.replace(b"<AcctSvcrRef>BNK2024", b"<AcctSvcrRef>BNKUSD2024")
+    camt = camt.replace(generated.account_iban.encode(), iban("10010010", 1234567890).encode())
+    gl = [
+        {**line, "currency": "USD", "external_id": f"USD-{line['external_id']}"} for line in usd.gl
+    ]
+    return Month(camt=month.camt + b"\0" + camt, gl=month.gl + gl)
 
 
 RUNS = "/v1/ledgers/reconciliation/runs"
@@ -111,3 +139,14 @@ def upload(stack: Stack, run: str, month: Month, **data: str) -> Any:
         files={"file": ("march.xml", month.camt, "application/xml")},
         data=data,
     )
+
+
+def upload_each(stack: Stack, run: str, month: Month) -> None:
+    """Every file of a month of several (`two_currencies`), one upload each."""
+    for number, camt in enumerate(month.camt.split(b"\0")):
+        response = stack.api(
+            "POST",
+            f"{RUNS}/{run}/sources/upload",
+            files={"file": (f"march-{number}.xml", camt, "application/xml")},
+        )
+        assert response.status_code == 201, response.text

@@ -199,8 +199,8 @@ class Stack:
             **extra,
         }
 
-    def _start(self, name: str, args: Sequence[str]) -> Process:
-        process = Process(name, args, env=self.env(), log=self.logs / f"{name}.log")
+    def _start(self, name: str, args: Sequence[str], **env: str) -> Process:
+        process = Process(name, args, env=self.env(**env), log=self.logs / f"{name}.log")
         self.processes.append(process)
         return process
 
@@ -246,12 +246,13 @@ class Stack:
             what="gunicorn /healthz",
         )
 
-    def start_worker(self, name: str) -> Process:
+    def start_worker(self, name: str, **env: str) -> Process:
         return self._start(
             name,
             [PYTHON, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
              "--concurrency=1", "--loglevel=INFO", "--without-mingle", "--without-gossip",
              "-n", f"{name}@%h"],
+            **env,
         )  # fmt: skip
 
     def start_beat(self) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.reliability.conftest import RUNS, Month, new_ledger, new_run, upload
+from tests.reliability.conftest import RUNS, Month, new_ledger, new_run, upload, upload_each
 from tests.reliability.harness import (
     Database,
     Stack,
@@ -128,6 +128,56 @@ def test_a_pool_child_killed_mid_match_is_redelivered_and_the_run_completes(
     _wait_for_end(stack, run, timeout=120)
     assert run_counts(stack.db, run) == expected
     assert stack.integrity() == []
+
+
+# Workers share a run of two currencies (services/match_parts.py) from this many free rows.
+SHARED = {"RUN_MATCH_WORKERS": "2", "RUN_MATCH_PARTITION_MIN_ROWS": "1000"}
+
+
+def test_a_helper_killed_mid_part_leaves_its_part_to_the_lease_holder(
+    stack: Stack, two_currencies: Month
+) -> None:
+    ledger = new_ledger(stack, two_currencies, "two currencies, baseline")
+    run = new_run(stack, ledger, mode="manual")
+    upload_each(stack, run, two_currencies)
+    response = stack.api("POST", f"{RUNS}/{run}/auto-match")
+    assert response.status_code == 200, response.text
+    expected = run_counts(stack.db, run)
+
+    workers = [stack.start_worker(name, **SHARED) for name in ("w1", "w2")]
+    run = new_run(stack, new_ledger(stack, two_currencies, "two currencies, shared"))
+    upload_each(stack, run, two_currencies)
+    # One worker holds the lease and matches one part; the other takes the helper task and
+    # the other part, and dies in the middle of it.
+    helper = wait_until(
+        lambda: next((w for w in workers if _taking_a_part_as_helper(w)), None),
+        timeout=120,
+        interval=0.05,
+        what="a helper to take a part",
+    )
+    time.sleep(0.3)
+    helper.kill_group()
+    assert "matched" not in _after_helper_took_part(helper), (
+        "the helper finished its part before the kill: raise RELIABILITY_CASES"
+    )
+
+    _wait_for_end(stack, run, timeout=120)
+    assert run_counts(stack.db, run) == expected
+    assert stack.db.query("SELECT count(*) FROM reconciliation_matchpart") == [(0,)]
+    assert stack.integrity() == []
+
+
+def _after_helper_took_part(worker: Any) -> str:
+    log = str(worker.tail(1_000_000))
+    helper_task = log.find("run_auto_match_part[")
+    if helper_task < 0:
+        return ""
+    part = log.find("matching part", helper_task)
+    return log[part + len("matching part") :] if part >= 0 else ""
+
+
+def _taking_a_part_as_helper(worker: Any) -> bool:
+    return bool(_after_helper_took_part(worker))
 
 
 def test_an_upload_while_redis_is_down_is_matched_when_it_returns(
