@@ -17,7 +17,7 @@ file's statement metadata show it per statement), and the run's matching, GL lis
 missing_in_statement checks then cover every account its statements are in
 (`selectors.run_account_ids`). A statement of an IBAN the ledger has no account for fails
 the file with 422 `account_mismatch` naming those IBANs. A run without an account imports
-every statement ledger-wide, as before.
+every statement ledger-wide, its entries keyed by their statement's IBAN.
 Overlapping statements: an entry already imported for the same account (by the bank's
 own reference, else by a fingerprint with an occurrence number) is skipped and counted;
 two genuinely identical rows of one file get occurrence 1 and 2 and are both kept.
@@ -269,9 +269,16 @@ class _AccountRouter:
         return found
 
     def key(self, iban: str | None) -> str | None:
-        """The entries' account key for a statement naming `iban`; None when unknown."""
-        if not self.bound or not iban:
+        """The entries' account key for a statement naming `iban`; None when unknown.
+
+        A run without an account keys its entries by the statement's own IBAN, as it keys
+        the statement: with one key for the whole ledger, two accounts' identical lines
+        (the same fee on the same day, or bank references both banks number from 1) were
+        taken for overlapping statements, and the second account's were skipped."""
+        if not iban:
             return self.run_key
+        if not self.bound:
+            return iban[:64] if not self.run.account_id else self.run_key
         account = self.account(iban)
         return None if account is None else _key_of(account)
 
@@ -742,15 +749,19 @@ class _EntryWriter:
         self.skipped_duplicates = 0
         # The accounts whose entries an earlier import may hold; none (the account's first
         # import) means nothing to collide with, so the lookups are skipped entirely.
-        self.dedupe_keys: frozenset[str] = frozenset()
+        self._earlier: dict[str, bool] = {}
+        self.may_collide = False
         if dedupe:
-            self.dedupe_keys = frozenset(
-                key
-                for key in router.candidate_keys()
-                if SourceEntry.objects.filter(ledger_id=run.ledger_id, account_key=key)
-                .exclude(source_file=source_file)
-                .exists()
-            )
+            if router.bound:
+                self.may_collide = any(map(self._has_earlier, router.candidate_keys()))
+            else:
+                # The file's IBANs are known only as it streams: any earlier entry of the
+                # ledger means batches, each key then checked once (`_has_earlier`).
+                self.may_collide = (
+                    SourceEntry.objects.filter(ledger_id=run.ledger_id)
+                    .exclude(source_file=source_file)
+                    .exists()
+                )
         self._ids = raw_id_stream()
         self._constants = (run.pk.bytes, source_file.pk.bytes)
         self._ledger = run.ledger_id.bytes
@@ -758,7 +769,7 @@ class _EntryWriter:
 
     def write(self, entries: Iterable[ParsedEntry]) -> None:
         rows = filter(None, map(self._row, entries))
-        if not self.dedupe_keys:
+        if not self.may_collide:
             self.imported += source_entry_copy(map(self._counted, rows))
             return
         batch: list[SourceEntryRow] = []
@@ -847,11 +858,35 @@ class _EntryWriter:
             "",
         )
 
+    def _keys_to_check(self, key: str) -> list[str]:
+        # Entries that a run without an account imported before its entries were keyed by
+        # IBAN carry the ledger-wide key "": they still count as earlier imports of any
+        # account's statement there.
+        if not self.router.bound and key != self.router.run_key:
+            return [key, self.router.run_key]
+        return [key]
+
+    def _has_earlier(self, key: str) -> bool:
+        """Whether an earlier import holds entries `key`'s rows could duplicate (once per
+        key and file: none means nothing to look up)."""
+        found = self._earlier.get(key)
+        if found is None:
+            found = self._earlier[key] = (
+                SourceEntry.objects.filter(
+                    ledger_id=self.run.ledger_id, account_key__in=self._keys_to_check(key)
+                )
+                .exclude(source_file=self.source_file)
+                .exists()
+            )
+        return found
+
     def _existing(self, batch: list[SourceEntryRow], key: str) -> tuple[set[str], set[str]]:
         refs = {row.bank_reference for row in batch if row.bank_reference}
         fingerprints = {row.fingerprint for row in batch}
         found = (
-            SourceEntry.objects.filter(ledger_id=self.run.ledger_id, account_key=key)
+            SourceEntry.objects.filter(
+                ledger_id=self.run.ledger_id, account_key__in=self._keys_to_check(key)
+            )
             .filter(Q(bank_reference__in=refs) | Q(fingerprint__in=fingerprints))
             .exclude(source_file=self.source_file)
             .values_list("bank_reference", "fingerprint")
@@ -869,7 +904,7 @@ class _EntryWriter:
             by_key[row.account_key].append(row)
         keep: list[SourceEntryRow] = []
         for key, rows in by_key.items():
-            if key not in self.dedupe_keys:
+            if not self._has_earlier(key):
                 keep.extend(rows)
                 continue
             known_refs, known_fps = self._existing(rows, key)

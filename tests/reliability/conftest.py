@@ -102,8 +102,8 @@ def two_currencies(month: Month) -> Month:
     camt = usd.camt.replace(b'Ccy="EUR"', b'Ccy="USD"').replace(
         b"<Ccy>EUR</Ccy>", b"<Ccy>USD</Ccy>"
     )
-    # A statement, account and bank references of their own: entries already imported
-    # (by the bank's reference, ledger-wide for a run without an account) are skipped.
+    # A statement, account and bank references of their own, as a second bank account's
+    # file has.
     camt = camt.replace(b"TRUTH-2024-03", b"TRUTH-USD-2024-03")
     camt = camt.replace(b"<AcctSvcrRef>BNK2024", b"<AcctSvcrRef>BNKUSD2024")
     camt = camt.replace(generated.account_iban.encode(), iban("10010010", 1234567890).encode())

@@ -198,3 +198,43 @@ def test_a_run_of_two_accounts_matched_in_parts_pairs_each_account_with_its_own_
     assert pairs == {(MAIN, "GL-1200"), (SAVINGS, "GL-1210")}
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
+
+
+def _fee_statement(account_iban: str, *, bank_reference: str | None, extra: bool = False) -> bytes:
+    fee = Entry(
+        amount=Decimal("5.00"),
+        credit=False,
+        booking_date=DAY,
+        bank_reference=bank_reference,
+        description="Kontofuehrungsgebuehr",
+    )
+    entries = [fee, _payment("70.00", "E2E-LATER")] if extra else [fee]
+    statement = CamtStatement(statement_id="S-FEE", iban=account_iban, entries=entries)
+    return camt053_bytes([statement], version=8)
+
+
+@pytest.mark.parametrize("bank_reference", [None, "BNK0000001"])
+def test_a_run_without_an_account_keeps_two_accounts_identical_lines(
+    api_client_for: Any, alice_run: Any, bank_reference: str | None
+) -> None:
+    # The same fee on the same day on two accounts (and, for banks that number their
+    # references per account, the same bank reference): two entries, not a duplicate.
+    client = api_client_for("rita")
+    for number, account_iban in enumerate((MAIN, SAVINGS)):
+        handle = io.BytesIO(_fee_statement(account_iban, bank_reference=bank_reference))
+        handle.name = f"fees-{number}.xml"
+        response = client.post(
+            f"{RUNS}/{alice_run.pk}/sources/upload", {"file": handle}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+        assert (response.json()["imported"], response.json()["skipped_duplicates"]) == (1, 0)
+    keys = sorted(SourceEntry.objects.filter(run=alice_run).values_list("account_key", flat=True))
+    assert keys == sorted([MAIN, SAVINGS])
+
+    # The savings statement again, overlapping with one new line: only that line is new.
+    handle = io.BytesIO(_fee_statement(SAVINGS, bank_reference=bank_reference, extra=True))
+    handle.name = "fees-again.xml"
+    again = client.post(
+        f"{RUNS}/{alice_run.pk}/sources/upload", {"file": handle}, format="multipart"
+    )
+    assert (again.json()["imported"], again.json()["skipped_duplicates"]) == (1, 1)
