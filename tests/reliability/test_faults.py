@@ -134,16 +134,22 @@ def test_a_pool_child_killed_mid_match_is_redelivered_and_the_run_completes(
 SHARED = {"RUN_MATCH_WORKERS": "2", "RUN_MATCH_PARTITION_MIN_ROWS": "1000"}
 
 
+def _two_currency_baseline(stack: Stack, two_currencies: Month) -> dict[str, int]:
+    """Counts of the two-currency month matched once, undisturbed, in one task."""
+    if "two currencies" not in _BASELINE:
+        ledger = new_ledger(stack, two_currencies, "two currencies, baseline")
+        run = new_run(stack, ledger, mode="manual")
+        upload_each(stack, run, two_currencies)
+        response = stack.api("POST", f"{RUNS}/{run}/auto-match")
+        assert response.status_code == 200, response.text
+        _BASELINE["two currencies"] = run_counts(stack.db, run)
+    return _BASELINE["two currencies"]
+
+
 def test_a_helper_killed_mid_part_leaves_its_part_to_the_lease_holder(
     stack: Stack, two_currencies: Month
 ) -> None:
-    ledger = new_ledger(stack, two_currencies, "two currencies, baseline")
-    run = new_run(stack, ledger, mode="manual")
-    upload_each(stack, run, two_currencies)
-    response = stack.api("POST", f"{RUNS}/{run}/auto-match")
-    assert response.status_code == 200, response.text
-    expected = run_counts(stack.db, run)
-
+    expected = _two_currency_baseline(stack, two_currencies)
     workers = [stack.start_worker(name, **SHARED) for name in ("w1", "w2")]
     run = new_run(stack, new_ledger(stack, two_currencies, "two currencies, shared"))
     upload_each(stack, run, two_currencies)
@@ -165,6 +171,54 @@ def test_a_helper_killed_mid_part_leaves_its_part_to_the_lease_holder(
     assert run_counts(stack.db, run) == expected
     assert stack.db.query("SELECT count(*) FROM reconciliation_matchpart") == [(0,)]
     assert stack.integrity() == []
+
+
+def test_a_lease_holder_killed_mid_part_keeps_the_parts_committed_and_a_new_task_ends_the_run(
+    stack: Stack, two_currencies: Month
+) -> None:
+    expected = _two_currency_baseline(stack, two_currencies)
+    workers = [stack.start_worker(name, **SHARED) for name in ("w3", "w4")]
+    run = new_run(stack, new_ledger(stack, two_currencies, "two currencies, holder killed"))
+    upload_each(stack, run, two_currencies)
+    # The worker that planned the parts holds the run's lease; it dies in the middle of its
+    # own part, while the other worker matches the other part as a helper.
+    holder = wait_until(
+        lambda: next((w for w in workers if _matching_its_own_part(w)), None),
+        timeout=120,
+        interval=0.05,
+        what="the lease holder to take a part",
+    )
+    time.sleep(0.3)
+    holder.kill_group()
+    assert " matched" not in _after_holder_took_part(holder), (
+        "the lease holder finished its part before the kill: raise RELIABILITY_CASES"
+    )
+    _still_matching(stack, run)
+    (survivor,) = (w for w in workers if w is not holder)
+
+    # The survivor commits its part (and takes the dead holder's once the rollback frees
+    # it); the sweep hands the run to a new task when the lease expires, which plans again
+    # over what is still free and completes the run.
+    _wait_for_end(stack, run, timeout=120)
+    assert "matched" in _after_helper_took_part(survivor)
+    (attempts,), *_ = stack.db.query(
+        "SELECT match_attempts FROM reconciliation_run WHERE id = %s", [run]
+    )
+    assert attempts == 1  # the dead holder's lease expired once and the sweep re-queued
+    assert run_counts(stack.db, run) == expected
+    assert stack.db.query("SELECT count(*) FROM reconciliation_matchpart") == [(0,)]
+    assert stack.integrity() == []
+
+
+def _after_holder_took_part(worker: Any) -> str:
+    log = str(worker.tail(1_000_000))
+    plan = log.find("parts by up to")
+    part = log.find("matching part", plan) if plan >= 0 else -1
+    return log[part + len("matching part") :] if part >= 0 else ""
+
+
+def _matching_its_own_part(worker: Any) -> bool:
+    return bool(_after_holder_took_part(worker))
 
 
 def _after_helper_took_part(worker: Any) -> str:
