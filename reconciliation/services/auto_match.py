@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from ledgers.ids import hex_id_stream
@@ -629,13 +629,18 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None, parts: bool) -
         suggested, accepted = parted
     else:
         # A plan nobody is finishing (its task died, or this is another pass): this pass
-        # matches everything free, and the plan must not outlive it.
-        MatchPart.objects.filter(run=run).delete()
+        # matches everything free, reports the matches the plan's parts committed as its
+        # own (no completed pass reported them), and the plan must not outlive it.
+        plan = MatchPart.objects.filter(run=run)
+        carried = plan.aggregate(suggested=Sum("suggested"), accepted=Sum("accepted"))
+        plan.delete()
         suggested, accepted = _match_and_persist(
             run=run,
             sources=_source_rows(run),
             propose=lambda sources: _propose(run=run, sources=sources),
         )
+        suggested += carried["suggested"] or 0
+        accepted += carried["accepted"] or 0
     return _pass_finish(run=run, actor=actor, suggested=suggested, accepted=accepted)
 
 

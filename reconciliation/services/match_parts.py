@@ -21,10 +21,11 @@ RUN_MATCH_PARTITION_MIN_ROWS free rows in two parts or more, with RUN_MATCH_WORK
 
 Failure: a helper that dies loses only its uncommitted part, which the lease holder then
 matches. A lease holder that dies leaves its parts; the sweep hands the run to a new task,
-which plans again (committed parts are matched, so their rows are no longer free). An
-upload can slip in between two parts and ask for matching again: the lease holder then no
-longer holds the request's lease and leaves the run `running` for the new request's task,
-which plans and matches what is free and completes the run.
+which plans again (committed parts are matched, so their rows are no longer free; the
+parts keep their totals, so the run's `run.auto_matched` audit still counts every match of
+the pass). An upload can slip in between two parts and ask for matching again: the lease
+holder then no longer holds the request's lease and leaves the run `running` for the new
+request's task, which plans and matches what is free and completes the run.
 
 What differs from a one-task pass: parts commit one by one, so readers see a part's matches
 before the run completes, and a run that fails midway keeps the parts it committed (it ends
@@ -71,15 +72,11 @@ def match_parts_plan(*, run_id: uuid.UUID) -> int:
         )
         if run is None or run.status != RunStatus.RUNNING:
             return 0
-        MatchPart.objects.filter(run=run).delete()
         sizes = run_free_parts(run=run)
         if len(sizes) < 2 or sum(sizes.values()) < settings.RUN_MATCH_PARTITION_MIN_ROWS:
+            # One task matches what is free; an earlier plan's totals are its pass's.
             return 0
-        rerun = run_has_matched_entries(run=run)
-        MatchPart.objects.bulk_create(
-            MatchPart(run=run, account_id=account_id, currency=currency, rows=rows, rerun=rerun)
-            for (account_id, currency), rows in sizes.items()
-        )
+        _plan_parts(run=run, sizes=sizes, rerun=run_has_matched_entries(run=run))
         helpers = min(settings.RUN_MATCH_WORKERS, len(sizes)) - 1
         run_id_text = str(run_id)
 
@@ -89,6 +86,26 @@ def match_parts_plan(*, run_id: uuid.UUID) -> int:
         transaction.on_commit(ask_match_part_helpers, robust=True)
     logger.info("run %s: matched in %d parts by up to %d workers", run_id, len(sizes), helpers + 1)
     return len(sizes)
+
+
+def _plan_parts(*, run: Run, sizes: dict[tuple[uuid.UUID | None, str], int], rerun: bool) -> None:
+    """One unfinished part per (account, currency) with free rows. An earlier plan of this
+    pass (its lease holder died, or an upload asked again) keeps its parts' totals: the
+    matches they committed belong to the pass the run's audit reports when it completes.
+    A part with nothing free left is marked finished; one with free rows again is reopened."""
+    existing = {(p.account_id, p.currency): p for p in MatchPart.objects.filter(run=run)}
+    now = timezone.now()
+    for key, part in existing.items():
+        if key in sizes:
+            part.rows, part.rerun, part.finished_at = sizes[key], rerun, None
+        else:
+            part.finished_at = part.finished_at or now
+    MatchPart.objects.bulk_update(existing.values(), ["rows", "rerun", "finished_at"])
+    MatchPart.objects.bulk_create(
+        MatchPart(run=run, account_id=account_id, currency=currency, rows=rows, rerun=rerun)
+        for (account_id, currency), rows in sizes.items()
+        if (account_id, currency) not in existing
+    )
 
 
 def match_parts_ask_helpers(*, run_id: str, count: int) -> None:
@@ -108,9 +125,9 @@ def match_parts_work(*, run_id: uuid.UUID) -> int:
     """Match the run's unfinished parts one at a time, each committed on its own, until
     none is left to take; returns how many this worker matched."""
     matched = 0
-    while (part := _match_next_part(run_id=run_id)) is not None:
+    while (written := _match_next_part(run_id=run_id)) is not None:
         matched += 1
-        if _links_written(part) >= ANALYZE_AFTER_LINKS:
+        if 2 * written >= ANALYZE_AFTER_LINKS:  # every match has a link row per side at least
             # The next part's free-row queries anti-join the link tables this part just
             # grew, faster than autovacuum counts them (the one-task pass analyzes inside
             # its transaction for the same reason). Here it runs after the commit, in a
@@ -120,13 +137,9 @@ def match_parts_work(*, run_id: uuid.UUID) -> int:
     return matched
 
 
-def _links_written(part: MatchPart) -> int:
-    # Every match has a link row per side at least.
-    return 2 * (part.suggested + part.accepted)
-
-
-def _match_next_part(*, run_id: uuid.UUID) -> MatchPart | None:
-    """Take, match and commit the biggest free part; None when none was left to take."""
+def _match_next_part(*, run_id: uuid.UUID) -> int | None:
+    """Take, match and commit the biggest free part; returns the matches it wrote, None
+    when no part was left to take."""
     if not _free_part_left(run_id=run_id):
         # Checked before queueing for the run's share lock: once the lease holder waits
         # for the run FOR UPDATE to complete it, a helper asking for the share lock would
@@ -147,17 +160,26 @@ def _match_next_part(*, run_id: uuid.UUID) -> MatchPart | None:
                     return None
                 run = Run.objects.select_related("ledger", "account").get(pk=run_id)
                 logger.info("run %s: matching part %s (%d rows)", run_id, _name(part), part.rows)
-                part.suggested, part.accepted = run_match_part(run=run, part=part)
+                written = _match_part(run=run, part=part)
                 part.finished_at = timezone.now()
                 part.save(update_fields=["suggested", "accepted", "finished_at"])
             logger.info("run %s: part %s matched", run_id, _name(part))
-            return part
+            return written
         except IntegrityError:
             # A person's manual match linked one of the part's entries meanwhile.
             if attempt == 2:
                 raise
             logger.info("run %s: a part lost a link race; retrying on fresh state", run_id)
     raise AssertionError("unreachable")
+
+
+def _match_part(*, run: Run, part: MatchPart) -> int:
+    """Match `part` and add its matches to the part's totals (a reopened part already has
+    some, from before its new rows); returns the matches written now."""
+    suggested, accepted = run_match_part(run=run, part=part)
+    part.suggested += suggested
+    part.accepted += accepted
+    return suggested + accepted
 
 
 def _name(part: MatchPart) -> str:
@@ -197,7 +219,7 @@ def match_parts_finish(*, run: Run) -> tuple[int, int] | None:
         return None
     for part in parts:
         if part.finished_at is None:
-            part.suggested, part.accepted = run_match_part(run=run, part=part)
+            _match_part(run=run, part=part)
     suggested = sum(p.suggested for p in parts)
     accepted = sum(p.accepted for p in parts)
     # The discrepancy checks that follow query these tables: plan them for what the

@@ -304,7 +304,7 @@ def run_state(db: Database, run_id: str) -> dict[str, Any]:
 
 def run_counts(db: Database, run_id: str) -> dict[str, int]:
     """What a user sees of a matched run: the numbers that must not depend on faults."""
-    (accepted, suggested, items, discrepancies), *_ = db.query(
+    (accepted, suggested, items, discrepancies, audited), *_ = db.query(
         """
         SELECT (SELECT count(*) FROM reconciliation_match WHERE run_id = %(r)s
                   AND status = 'accepted'),
@@ -312,7 +312,10 @@ def run_counts(db: Database, run_id: str) -> dict[str, int]:
                   AND status = 'suggested'),
                (SELECT count(*) FROM reconciliation_sourceentry WHERE run_id = %(r)s),
                (SELECT count(*) FROM reconciliation_discrepancy WHERE run_id = %(r)s
-                  AND status = 'open' AND is_current)
+                  AND status = 'open' AND is_current),
+               (SELECT coalesce(sum((after->>'suggested')::int + (after->>'accepted')::int), 0)
+                  FROM ledgers_auditevent WHERE run_id = %(r)s
+                  AND action = 'run.auto_matched')
         """,
         {"r": run_id},
     )
@@ -321,6 +324,8 @@ def run_counts(db: Database, run_id: str) -> dict[str, int]:
         "suggested": suggested,
         "items": items,
         "open_discrepancies": discrepancies,
+        # The run's history: every match a pass made is reported once, faults or not.
+        "matches_in_audit": audited,
     }
 
 

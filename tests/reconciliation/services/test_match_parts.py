@@ -272,6 +272,63 @@ def test_an_upload_between_two_parts_leaves_the_run_to_the_new_request(
     assert not MatchRequest.objects.filter(run=run).exists()
     assert not MatchPart.objects.filter(run=run).exists()
     assert _matches(run) == _matches(one)
+    # The first task's parts are the pass's too: the run's history counts every match.
+    assert _audited_matches(run) == Match.objects.filter(run=run).count()
+
+
+def _audited_matches(run: Run) -> int:
+    (audit,) = AuditEvent.objects.filter(run_id=run.pk, action="run.auto_matched")
+    assert audit.after is not None
+    return int(audit.after["suggested"]) + int(audit.after["accepted"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_task_after_the_lease_holder_died_completes_the_plan_and_counts_its_parts(
+    rows: tuple[list[EntryRow], list[EntryRow]], broker_down: None
+) -> None:
+    one = _loaded("parts-died-one", rows)
+    expected = run_auto_match(run=one, actor=None)
+    run = _requested(_loaded("parts-died", rows))
+    with PARTED:
+        assert match_parts.match_parts_plan(run_id=run.pk) == 3
+    # The lease holder commits one part and dies; the sweep hands the run to a new task.
+    first = match_parts._match_next_part(run_id=run.pk)
+    assert first
+    MatchRequest.objects.filter(run=run).update(lease_owner="", lease_expires_at=None)
+
+    with PARTED:
+        run_auto_match_job(run_id=run.pk, owner="second")
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert not MatchPart.objects.filter(run=run).exists()
+    assert _matches(run) == _matches(one)
+    assert _audited_matches(run) == expected.matched == Match.objects.filter(run=run).count()
+
+
+@pytest.mark.django_db
+def test_planning_again_keeps_the_parts_totals_and_reopens_a_part_with_free_rows(
+    rows: tuple[list[EntryRow], list[EntryRow]],
+) -> None:
+    run = _requested(_loaded("parts-replan", rows))
+    with PARTED:
+        assert match_parts.match_parts_plan(run_id=run.pk) == 3
+    parts = {p.currency: p for p in MatchPart.objects.filter(run=run)}
+    now = timezone.now()
+    MatchPart.objects.filter(pk=parts["EUR"].pk).update(finished_at=now, suggested=4, accepted=7)
+    MatchPart.objects.filter(pk=parts["USD"].pk).update(finished_at=now, suggested=1, accepted=2)
+
+    # New free rows in EUR (an upload, say) and nothing free left in GBP.
+    match_parts._plan_parts(run=run, sizes={(None, "EUR"): 5, (None, "CHF"): 3}, rerun=True)
+
+    after = {p.currency: p for p in MatchPart.objects.filter(run=run)}
+    assert set(after) == {"EUR", "USD", "GBP", "CHF"}
+    eur, usd, gbp, chf = (after[c] for c in ("EUR", "USD", "GBP", "CHF"))
+    assert (eur.finished_at, eur.rows, eur.rerun, eur.suggested, eur.accepted) == (
+        None, 5, True, 4, 7
+    )  # fmt: skip
+    assert (usd.finished_at, usd.suggested, usd.accepted) == (now, 1, 2)
+    assert gbp.finished_at is not None  # nothing free: finished as it stood
+    assert (chf.finished_at, chf.rows, chf.suggested) == (None, 3, 0)
 
 
 @pytest.mark.django_db
@@ -285,6 +342,8 @@ def test_a_pass_that_did_not_plan_matches_everything_free_and_drops_a_stale_plan
         assert match_parts.match_parts_plan(run_id=run.pk) == 3
     # One part matched, then the planning task died; someone runs the synchronous route.
     assert match_parts._match_next_part(run_id=run.pk) is not None
-    run_auto_match(run=run, actor=None)
+    result = run_auto_match(run=run, actor=None)
     assert not MatchPart.objects.filter(run=run).exists()
     assert _matches(run) == _matches(one)
+    # The dead plan's committed part is reported by the pass that completes the run.
+    assert result.matched == _audited_matches(run) == Match.objects.filter(run=run).count()
