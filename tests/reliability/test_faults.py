@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -146,23 +147,36 @@ def _two_currency_baseline(stack: Stack, two_currencies: Month) -> dict[str, int
     return _BASELINE["two currencies"]
 
 
+def _shared_run_with_a_worker_killed(
+    stack: Stack, month: Month, name: str, *, victim: Callable[[Any], bool], what: str
+) -> tuple[str, Any, Any]:
+    """Two workers share a run of `month` (SHARED); the first whose log shows `victim` is
+    SIGKILLed (with its pool) 0.3 s later. Returns the run, the killed worker, the other."""
+    workers = [stack.start_worker(f"{name.replace(' ', '-')}-{n}", **SHARED) for n in (1, 2)]
+    run = new_run(stack, new_ledger(stack, month, name))
+    upload_each(stack, run, month)
+    killed = wait_until(
+        lambda: next((w for w in workers if victim(w)), None),
+        timeout=120,
+        interval=0.05,
+        what=what,
+    )
+    time.sleep(0.3)
+    killed.kill_group()
+    (survivor,) = (w for w in workers if w is not killed)
+    return run, killed, survivor
+
+
 def test_a_helper_killed_mid_part_leaves_its_part_to_the_lease_holder(
     stack: Stack, two_currencies: Month
 ) -> None:
     expected = _two_currency_baseline(stack, two_currencies)
-    workers = [stack.start_worker(name, **SHARED) for name in ("w1", "w2")]
-    run = new_run(stack, new_ledger(stack, two_currencies, "two currencies, shared"))
-    upload_each(stack, run, two_currencies)
     # One worker holds the lease and matches one part; the other takes the helper task and
     # the other part, and dies in the middle of it.
-    helper = wait_until(
-        lambda: next((w for w in workers if _taking_a_part_as_helper(w)), None),
-        timeout=120,
-        interval=0.05,
+    run, helper, _ = _shared_run_with_a_worker_killed(
+        stack, two_currencies, "helper killed", victim=_taking_a_part_as_helper,
         what="a helper to take a part",
-    )
-    time.sleep(0.3)
-    helper.kill_group()
+    )  # fmt: skip
     assert "matched" not in _after_helper_took_part(helper), (
         "the helper finished its part before the kill: raise RELIABILITY_CASES"
     )
@@ -177,24 +191,16 @@ def test_a_lease_holder_killed_mid_part_keeps_the_parts_committed_and_a_new_task
     stack: Stack, two_currencies: Month
 ) -> None:
     expected = _two_currency_baseline(stack, two_currencies)
-    workers = [stack.start_worker(name, **SHARED) for name in ("w3", "w4")]
-    run = new_run(stack, new_ledger(stack, two_currencies, "two currencies, holder killed"))
-    upload_each(stack, run, two_currencies)
     # The worker that planned the parts holds the run's lease; it dies in the middle of its
     # own part, while the other worker matches the other part as a helper.
-    holder = wait_until(
-        lambda: next((w for w in workers if _matching_its_own_part(w)), None),
-        timeout=120,
-        interval=0.05,
+    run, holder, survivor = _shared_run_with_a_worker_killed(
+        stack, two_currencies, "holder killed", victim=_matching_its_own_part,
         what="the lease holder to take a part",
-    )
-    time.sleep(0.3)
-    holder.kill_group()
+    )  # fmt: skip
     assert " matched" not in _after_holder_took_part(holder), (
         "the lease holder finished its part before the kill: raise RELIABILITY_CASES"
     )
     _still_matching(stack, run)
-    (survivor,) = (w for w in workers if w is not holder)
 
     # The survivor commits its part (and takes the dead holder's once the rollback frees
     # it); the sweep hands the run to a new task when the lease expires, which plans again
