@@ -17,7 +17,9 @@ file's statement metadata show it per statement), and the run's matching, GL lis
 missing_in_statement checks then cover every account its statements are in
 (`selectors.run_account_ids`). A statement of an IBAN the ledger has no account for fails
 the file with 422 `account_mismatch` naming those IBANs. A run without an account imports
-every statement ledger-wide, its entries keyed by their statement's IBAN.
+every statement ledger-wide, its entries keyed by their statement's IBAN (their
+fingerprints hash the run's own key, as when every entry was keyed ledger-wide, so the
+entries such a run imported before still count as earlier imports).
 Overlapping statements: an entry already imported for the same account (by the bank's
 own reference, else by a fingerprint with an occurrence number) is skipped and counted;
 two genuinely identical rows of one file get occurrence 1 and 2 and are both kept.
@@ -745,6 +747,11 @@ class _EntryWriter:
         self.imported_by_statement: dict[int, int] = defaultdict(int)
         self._index_of: dict[bytes, int] = {}
         self.occurrences: dict[bytes, int] = defaultdict(int)
+        # The account a fingerprint hashes. A run without an account hashes its own key
+        # (""), as it did when it keyed every entry so: the fingerprints of entries it
+        # imported before stay comparable (`_keys_to_check`); the entries' account key
+        # keeps accounts apart, and the occurrence is counted per account.
+        self._fingerprint_key = None if router.bound else router.run_key
         self.imported = 0
         self.skipped_duplicates = 0
         # The accounts whose entries an earlier import may hold; none (the account's first
@@ -811,10 +818,11 @@ class _EntryWriter:
             or entry.entry_reference
             or ""
         )
+        fingerprint_key = self._fingerprint_key
         base = hashlib.blake2b(
             "\x1f".join(
                 (
-                    account_key,
+                    account_key if fingerprint_key is None else fingerprint_key,
                     entry.booking_date.isoformat(),
                     format(entry.amount.normalize(), "f"),
                     entry.currency,
@@ -824,7 +832,8 @@ class _EntryWriter:
             ).encode(),
             digest_size=16,
         ).digest()
-        occurrence = self.occurrences[base] = self.occurrences[base] + 1
+        counted = base if fingerprint_key is None else base + account_key.encode()
+        occurrence = self.occurrences[counted] = self.occurrences[counted] + 1
         run_id, source_file_id = self._constants
         # Positional, in field order: keyword arguments cost a second per million rows.
         return SourceEntryRow(

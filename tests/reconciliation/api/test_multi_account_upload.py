@@ -200,7 +200,9 @@ def test_a_run_of_two_accounts_matched_in_parts_pairs_each_account_with_its_own_
     assert run.status == RunStatus.COMPLETED
 
 
-def _fee_statement(account_iban: str, *, bank_reference: str | None, extra: bool = False) -> bytes:
+def _fee_statement(
+    account_iban: str | None, *, bank_reference: str | None, extra: bool = False
+) -> bytes:
     fee = Entry(
         amount=Decimal("5.00"),
         credit=False,
@@ -209,7 +211,9 @@ def _fee_statement(account_iban: str, *, bank_reference: str | None, extra: bool
         description="Kontofuehrungsgebuehr",
     )
     entries = [fee, _payment("70.00", "E2E-LATER")] if extra else [fee]
-    statement = CamtStatement(statement_id="S-FEE", iban=account_iban, entries=entries)
+    statement = CamtStatement(
+        statement_id="S-FEE", iban=account_iban, other_id="KTO-4711", entries=entries
+    )
     return camt053_bytes([statement], version=8)
 
 
@@ -238,3 +242,26 @@ def test_a_run_without_an_account_keeps_two_accounts_identical_lines(
         f"{RUNS}/{alice_run.pk}/sources/upload", {"file": handle}, format="multipart"
     )
     assert (again.json()["imported"], again.json()["skipped_duplicates"]) == (1, 1)
+
+
+def test_entries_a_run_without_an_account_keyed_ledger_wide_still_count_as_earlier_imports(
+    api_client_for: Any, alice_run: Any
+) -> None:
+    # A statement without an IBAN keys its entries "" (ledger-wide), as this kind of run
+    # keyed every entry before; an overlapping statement that names its IBAN skips them.
+    client = api_client_for("rita")
+    for name, account_iban, expected in (
+        ("fees-no-iban.xml", None, (1, 0)),
+        ("fees-with-iban.xml", SAVINGS, (1, 1)),
+    ):
+        handle = io.BytesIO(
+            _fee_statement(account_iban, bank_reference=None, extra=account_iban is not None)
+        )
+        handle.name = name
+        response = client.post(
+            f"{RUNS}/{alice_run.pk}/sources/upload", {"file": handle}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+        assert (response.json()["imported"], response.json()["skipped_duplicates"]) == expected
+    keys = sorted(SourceEntry.objects.filter(run=alice_run).values_list("account_key", flat=True))
+    assert keys == ["", SAVINGS]
