@@ -58,7 +58,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ledgers import safejson
@@ -747,11 +747,12 @@ class _EntryWriter:
         self.imported_by_statement: dict[int, int] = defaultdict(int)
         self._index_of: dict[bytes, int] = {}
         self.occurrences: dict[bytes, int] = defaultdict(int)
-        # The account a fingerprint hashes. A run without an account hashes its own key
-        # (""), as it did when it keyed every entry so: the fingerprints of entries it
-        # imported before stay comparable (`_keys_to_check`); the entries' account key
-        # keeps accounts apart, and the occurrence is counted per account.
-        self._fingerprint_key = None if router.bound else router.run_key
+        # A run without an account keys its entries by their statement's IBAN ("" when it
+        # names none), but its fingerprints hash "" as they did when every entry was keyed
+        # so: they stay comparable across those keys (`_earlier_entries`), including with
+        # entries imported before; the key keeps accounts apart, and the occurrence is
+        # counted per account.
+        self._by_statement_iban = not router.bound and run.account_id is None
         self.imported = 0
         self.skipped_duplicates = 0
         # The accounts whose entries an earlier import may hold; none (the account's first
@@ -818,11 +819,11 @@ class _EntryWriter:
             or entry.entry_reference
             or ""
         )
-        fingerprint_key = self._fingerprint_key
+        by_statement_iban = self._by_statement_iban
         base = hashlib.blake2b(
             "\x1f".join(
                 (
-                    account_key if fingerprint_key is None else fingerprint_key,
+                    "" if by_statement_iban else account_key,
                     entry.booking_date.isoformat(),
                     format(entry.amount.normalize(), "f"),
                     entry.currency,
@@ -832,7 +833,7 @@ class _EntryWriter:
             ).encode(),
             digest_size=16,
         ).digest()
-        counted = base if fingerprint_key is None else base + account_key.encode()
+        counted = base + account_key.encode() if by_statement_iban else base
         occurrence = self.occurrences[counted] = self.occurrences[counted] + 1
         run_id, source_file_id = self._constants
         # Positional, in field order: keyword arguments cost a second per million rows.
@@ -867,37 +868,36 @@ class _EntryWriter:
             "",
         )
 
-    def _keys_to_check(self, key: str) -> list[str]:
-        # Entries that a run without an account imported before its entries were keyed by
-        # IBAN carry the ledger-wide key "": they still count as earlier imports of any
-        # account's statement there.
-        if not self.router.bound and key != self.router.run_key:
-            return [key, self.router.run_key]
-        return [key]
+    def _earlier_entries(self, key: str) -> QuerySet[SourceEntry]:
+        """Entries of earlier imports that rows keyed `key` could duplicate.
+
+        A run without an account keys by the statement's IBAN, and "" where the statement
+        names none (or the entry was imported before entries were keyed by IBAN): such an
+        entry may be any account's, so it is compared with every account's, and every
+        account's with it."""
+        earlier = SourceEntry.objects.filter(ledger_id=self.run.ledger_id).exclude(
+            source_file=self.source_file
+        )
+        if not self._by_statement_iban:
+            return earlier.filter(account_key=key)
+        if not key:
+            return earlier
+        return earlier.filter(account_key__in=[key, ""])
 
     def _has_earlier(self, key: str) -> bool:
         """Whether an earlier import holds entries `key`'s rows could duplicate (once per
         key and file: none means nothing to look up)."""
         found = self._earlier.get(key)
         if found is None:
-            found = self._earlier[key] = (
-                SourceEntry.objects.filter(
-                    ledger_id=self.run.ledger_id, account_key__in=self._keys_to_check(key)
-                )
-                .exclude(source_file=self.source_file)
-                .exists()
-            )
+            found = self._earlier[key] = self._earlier_entries(key).exists()
         return found
 
     def _existing(self, batch: list[SourceEntryRow], key: str) -> tuple[set[str], set[str]]:
         refs = {row.bank_reference for row in batch if row.bank_reference}
         fingerprints = {row.fingerprint for row in batch}
         found = (
-            SourceEntry.objects.filter(
-                ledger_id=self.run.ledger_id, account_key__in=self._keys_to_check(key)
-            )
+            self._earlier_entries(key)
             .filter(Q(bank_reference__in=refs) | Q(fingerprint__in=fingerprints))
-            .exclude(source_file=self.source_file)
             .values_list("bank_reference", "fingerprint")
         )
         known_refs, known_fps = set(), set()

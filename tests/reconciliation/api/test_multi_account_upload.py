@@ -248,15 +248,15 @@ def test_entries_a_run_without_an_account_keyed_ledger_wide_still_count_as_earli
     api_client_for: Any, alice_run: Any
 ) -> None:
     # A statement without an IBAN keys its entries "" (ledger-wide), as this kind of run
-    # keyed every entry before; an overlapping statement that names its IBAN skips them.
+    # keyed every entry before; an overlapping statement that names its IBAN skips them,
+    # and one without an IBAN again skips what either imported.
     client = api_client_for("rita")
-    for name, account_iban, expected in (
-        ("fees-no-iban.xml", None, (1, 0)),
-        ("fees-with-iban.xml", SAVINGS, (1, 1)),
+    for name, account_iban, extra, expected in (
+        ("fees-no-iban.xml", None, False, (1, 0)),
+        ("fees-with-iban.xml", SAVINGS, True, (1, 1)),
+        ("fees-no-iban-again.xml", None, True, (0, 2)),
     ):
-        handle = io.BytesIO(
-            _fee_statement(account_iban, bank_reference=None, extra=account_iban is not None)
-        )
+        handle = io.BytesIO(_fee_statement(account_iban, bank_reference=None, extra=extra))
         handle.name = name
         response = client.post(
             f"{RUNS}/{alice_run.pk}/sources/upload", {"file": handle}, format="multipart"
