@@ -12,12 +12,48 @@ trailing minus, parentheses); nothing downstream looks at a D/C flag again.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 FileFormat = Literal["csv", "camt.053"]
+
+_Frozen = TypeVar("_Frozen", bound=type)
+
+
+def _init_through_slots(cls: _Frozen) -> _Frozen:
+    """Give a frozen, slotted, keyword-only dataclass an `__init__` that sets each slot
+    through its descriptor: same signature, defaults and errors, about half the cost.
+
+    A parser builds one ParsedEntry per bank line (and a TransactionDetail per camt
+    TxDtls), a million of each for the files we are built for. The generated `__init__`
+    of a frozen dataclass goes through `object.__setattr__` for every field (it has to
+    get past the class's own refusing `__setattr__`): 2.6 µs per ParsedEntry against
+    1.5 µs through the descriptors. Measured interleaved in one process: parsing a CSV
+    statement 15 % faster, a camt.053 file 6 %. The class stays a plain frozen dataclass
+    otherwise (`tests/reconciliation/parsers/test_types.py` compares both constructors).
+    """
+    namespace: dict[str, Any] = {}
+    parameters, body = [], []
+    for item in fields(cls):
+        name = item.name
+        if item.default_factory is not MISSING or not item.kw_only:
+            raise TypeError(f"{cls.__name__}.{name}: only keyword fields with plain defaults")
+        if item.default is MISSING:
+            parameters.append(name)
+        else:
+            namespace[f"_default_{name}"] = item.default
+            parameters.append(f"{name}=_default_{name}")
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+        body.append(f"    _set_{name}(self, {name})")
+    source = f"def __init__(self, *, {', '.join(parameters)}):\n" + "\n".join(body)
+    exec(source, namespace)  # noqa: S102 -- code built from the class's own field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
 
 
 class ParseError(Exception):
@@ -65,6 +101,7 @@ class ParseWarning:
     line: int | None = None
 
 
+@_init_through_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionDetail:
     """One camt `TxDtls`: a single payment inside a (batch) booking; for a CSV row, the
@@ -90,6 +127,7 @@ class TransactionDetail:
     ultimate_party: str | None = None
 
 
+@_init_through_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedEntry:
     line: int  # CSV data row's physical line number, or the Ntry's 1-based index in the file
