@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ledgers.ids import hex_id_stream
@@ -620,7 +620,7 @@ def _match_and_persist(
 
 
 def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None, parts: bool) -> AutoMatchResult:
-    from reconciliation.services.match_parts import match_parts_finish
+    from reconciliation.services.match_parts import match_parts_drop, match_parts_finish
 
     parted = match_parts_finish(run=run) if parts else None
     if parted is not None:
@@ -631,16 +631,14 @@ def _auto_match_pass(*, run: Run, actor: AbstractBaseUser | None, parts: bool) -
         # A plan nobody is finishing (its task died, or this is another pass): this pass
         # matches everything free, reports the matches the plan's parts committed as its
         # own (no completed pass reported them), and the plan must not outlive it.
-        plan = MatchPart.objects.filter(run=run)
-        carried = plan.aggregate(suggested=Sum("suggested"), accepted=Sum("accepted"))
-        plan.delete()
+        carried_suggested, carried_accepted = match_parts_drop(run=run)
         suggested, accepted = _match_and_persist(
             run=run,
             sources=_source_rows(run),
             propose=lambda sources: _propose(run=run, sources=sources),
         )
-        suggested += carried["suggested"] or 0
-        accepted += carried["accepted"] or 0
+        suggested += carried_suggested
+        accepted += carried_accepted
     return _pass_finish(run=run, actor=actor, suggested=suggested, accepted=accepted)
 
 

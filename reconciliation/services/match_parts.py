@@ -41,6 +41,7 @@ import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from reconciliation.choices import RunStatus
@@ -208,6 +209,16 @@ def _run_running_shared(*, run_id: uuid.UUID) -> bool:
         )
         row = cursor.fetchone()
     return row is not None and row[0] == RunStatus.RUNNING
+
+
+def match_parts_drop(*, run: Run) -> tuple[int, int]:
+    """Delete the run's plan, for a pass that matches the whole run itself; returns the
+    parts' (suggested, accepted): matches they committed that no completed pass has
+    reported yet, which that pass reports as its own."""
+    plan = MatchPart.objects.filter(run=run)
+    totals = plan.aggregate(suggested=Sum("suggested"), accepted=Sum("accepted"))
+    plan.delete()
+    return totals["suggested"] or 0, totals["accepted"] or 0
 
 
 def match_parts_finish(*, run: Run) -> tuple[int, int] | None:
