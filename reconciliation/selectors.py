@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from ledgers.exceptions import NotFound
@@ -150,10 +160,6 @@ def _run_counts(ids: list[Any]) -> dict[Any, dict[str, int]]:
     for queryset, name in singles:
         for run_id, n in queryset.order_by().values_list("run_id").annotate(n=Count("*")):
             counts[run_id][name] = n
-    from django.db.models import Max, Min
-
-    from reconciliation.models import Statement
-
     periods = (
         Statement.objects.filter(source_file__run_id__in=ids)
         .order_by()
