@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.handler import exception_handler as standardized_handler
 from rest_framework import exceptions, pagination
@@ -335,6 +336,28 @@ def _attr_path(obj: Any, name: str) -> Any:
     for part in name.split("__"):
         obj = getattr(obj, part)
     return obj
+
+
+# Query parameters that are never a filter: paging and ordering (their own classes check them).
+NON_FILTER_PARAMS = frozenset({"cursor", "limit", "offset", "ordering"})
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, not run for a request that sends no filter parameter.
+
+    Building and validating a FilterSet's form costs about 1 ms of CPU per request, a
+    tenth of a page of items, and with no filter parameter it returns the queryset it was
+    given: no filter here is required or has a default, and each treats an absent value as
+    no filter. Any other parameter (a filter, or one nobody knows) goes the full way.
+    """
+
+    def filter_queryset(
+        self, request: HttpRequest, queryset: QuerySet[Any], view: Any
+    ) -> QuerySet[Any]:
+        # A DRF Request hands `GET` through: its query parameters.
+        if NON_FILTER_PARAMS.issuperset(request.GET.keys()):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class StrictOrderingFilter(OrderingFilter):
