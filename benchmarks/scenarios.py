@@ -547,7 +547,7 @@ def measure_list(*, state: State) -> Result:
 
 def _query_timings(queries: list[dict[str, str]]) -> dict[str, float]:
     """Where a page's database time goes: resolving the run (the child views load it
-    through `run_get`, with every count of the run detail) versus the page query."""
+    through `run_scope_get`, with its ledger) versus the page query."""
     run_lookup = page = 0.0
     for query in queries:
         seconds = float(query["time"])

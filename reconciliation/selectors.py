@@ -171,16 +171,28 @@ def _run_counts(ids: list[Any]) -> dict[Any, dict[str, int]]:
     return counts
 
 
-def run_get(*, user: UserLike, run_id: Any, with_counts: bool = True) -> Run:
-    """The run (404 outside the user's organizations), with its counts unless
-    `with_counts=False`: the child lists and actions under a run need only the run."""
+def run_get(*, user: UserLike, run_id: Any) -> Run:
+    """The run (404 outside the user's organizations), with its counts."""
+    run = _run_or_404(run_list(user=user), run_id)
+    run_counts_attach([run])
+    return run
+
+
+def run_scope_get(*, user: UserLike, run_id: Any) -> Run:
+    """The run that the lists and actions under it work in (404 outside the user's
+    organizations), with only its ledger joined: that is what tenancy and the role check
+    read, and every list page pays for this lookup. The run's other relations (account,
+    the users who created, closed, approved it) load if a service asks for them; joining
+    them all took 1 ms of CPU per request more (half the lookup)."""
+    runs = Run.objects.filter(ledger__organization_id__in=organization_ids(user))
+    return _run_or_404(runs.select_related("ledger"), run_id)
+
+
+def _run_or_404(runs: QuerySet[Run], run_id: Any) -> Run:
     try:
-        run = run_list(user=user).get(pk=run_id)
+        return runs.get(pk=run_id)
     except (Run.DoesNotExist, ValueError, TypeError):
         raise NotFound("Run not found.") from None
-    if with_counts:
-        run_counts_attach([run])
-    return run
 
 
 def _visible(user: UserLike) -> list[Any]:
@@ -271,7 +283,7 @@ def match_list(*, user: UserLike) -> QuerySet[Match]:
 
 
 # The lists under RUNS/{id}/...: `run` was resolved through the user's organizations
-# (run_get), so its children need no second tenancy join. That join also misled the
+# (run_scope_get), so its children need no second tenancy join. That join also misled the
 # planner: it guessed the organization filter would leave a few hundred of the run's rows
 # and sorted the whole run instead of reading the (run, booking_date, id) index in order
 # (90 ms instead of 1 for a page of a 50,000-entry run).

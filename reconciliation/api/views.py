@@ -70,6 +70,7 @@ from reconciliation.selectors import (
     run_item_list,
     run_list,
     run_match_list,
+    run_scope_get,
     source_entry_list,
     source_file_list,
 )
@@ -220,7 +221,7 @@ class RunChildViewSet(TenantViewSet):
 
     def run(self) -> Run:
         if not hasattr(self, "_run"):
-            run = run_get(user=self.request.user, run_id=self.kwargs["run_pk"], with_counts=False)
+            run = run_scope_get(user=self.request.user, run_id=self.kwargs["run_pk"])
             self.require(run.ledger.organization_id)
             self._run = run
         return self._run
@@ -462,7 +463,7 @@ class RunReportViewSet(RunChildViewSet):
             raise ValidationError(
                 {"format": [f"Unknown format {file_format!r}; use {', '.join(REPORT_FORMATS)}."]}
             )
-        run = run_get(user=request.user, run_id=run_pk, with_counts=True)
+        run = run_get(user=request.user, run_id=run_pk)
         self.require(run.ledger.organization_id)
         body = run_report_get(run=run)
         headers = {"X-Report-SHA256": body["sha256"]} if body["sha256"] else {}
