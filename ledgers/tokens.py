@@ -12,9 +12,12 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,7 +63,7 @@ def api_token_check(*, key: str) -> ApiToken:
     Codes: `authentication_failed` (unknown key, inactive user), `token_expired`,
     `token_revoked`. last_used_at is refreshed at most once per resolution window.
     """
-    token = ApiToken.objects.select_related("user").filter(key_hash=key_hash(key)).first()
+    token = _token_with_user(key_hash(key))
     if token is None or not token.user.is_active:
         raise TokenRejected("Invalid token.")
     now = timezone.now()
@@ -75,6 +78,50 @@ def api_token_check(*, key: str) -> ApiToken:
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
         ).update(last_used_at=now)
         token.last_used_at = now
+    return token
+
+
+@cache
+def _token_query() -> tuple[str, list[str], list[str]]:
+    """SELECT of a token and its user by key hash: the columns of both models, in order."""
+    user_model = get_user_model()
+
+    def quote(name: str | None) -> str:
+        return str(connection.ops.quote_name(str(name)))  # a concrete field's column is set
+
+    token_fields = ApiToken._meta.concrete_fields
+    user_fields = user_model._meta.concrete_fields
+    columns = [f"t.{quote(f.column)}" for f in token_fields]
+    columns += [f"u.{quote(f.column)}" for f in user_fields]
+    user_key = ApiToken._meta.get_field("user")
+    # Identifiers from the models, quoted; the one value is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(ApiToken._meta.db_table)} t "  # noqa: S608
+        f"JOIN {quote(user_model._meta.db_table)} u "
+        f"ON u.{quote(user_model._meta.pk.column)} = t.{quote(user_key.column)} "
+        f"WHERE t.{quote(ApiToken._meta.get_field('key_hash').column)} = %s"
+    )
+    return sql, [f.attname for f in token_fields], [f.attname for f in user_fields]
+
+
+def _token_with_user(hashed: str) -> ApiToken | None:
+    """The token with this key hash and its user, or None.
+
+    `ApiToken.objects.select_related("user").filter(key_hash=...)` in one hand-written
+    statement: every API request authenticates, and building the ORM query cost 0.75 ms of
+    CPU where this costs 0.2 (about 5 % of an items page). The columns come from the models,
+    and the instances are built by `from_db` as the ORM builds them (compared field by
+    field in tests/ledgers/api/test_auth.py).
+    """
+    sql, token_names, user_names = _token_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hashed])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(token_names)
+    token = ApiToken.from_db(connection.alias, token_names, row[:split])
+    token.user = get_user_model().from_db(connection.alias, user_names, row[split:])
     return token
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -143,3 +144,28 @@ def test_a_bad_token_is_401(api_client_for, cast):
     response = api_client_for(None).get("/v1/ledgers", HTTP_AUTHORIZATION="Token nope")
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "authentication_failed"
+
+
+def test_the_token_lookup_builds_the_token_and_user_the_orm_builds(cast: dict[str, Any]) -> None:
+    """Authentication reads a token and its user in one hand-written statement
+    (`tokens._token_with_user`); what it builds must be what the ORM builds."""
+    from django.contrib.auth import get_user_model
+
+    from ledgers.tokens import _token_with_user, api_token_revoke, key_hash
+
+    key = cast["bob"][2]
+    api_token_revoke(token=ApiToken.objects.get(key_hash=key_hash(key)))  # nulls filled too
+    built = _token_with_user(key_hash(key))
+    expected = ApiToken.objects.select_related("user").get(key_hash=key_hash(key))
+    assert built is not None
+    for model, mine, theirs in (
+        (ApiToken, built, expected),
+        (get_user_model(), built.user, expected.user),
+    ):
+        fields = [f.attname for f in model._meta.concrete_fields]
+        assert [getattr(mine, name) for name in fields] == [
+            getattr(theirs, name) for name in fields
+        ]
+        assert (mine._state.adding, mine._state.db) == (False, theirs._state.db)
+    assert built.user.username == "bob"
+    assert _token_with_user(key_hash(key + "x")) is None
