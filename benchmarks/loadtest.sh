@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test: prepare data, serve the API with gunicorn on a free 127.0.0.1 port, run locust
 # headless for a bounded time with a bounded number of users, stop everything, print
-# p50/p99 and error counts.
+# p50/p99, error counts and the gunicorn processes' CPU per request.
 #
 #   benchmarks/loadtest.sh [DURATION_SECONDS]      (default 60; 600 = full run)
 #
@@ -62,15 +62,31 @@ for _ in $(seq 1 60); do
 done
 curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null
 
+# CPU (user + system, clock ticks) the gunicorn processes have used so far. The p99 of this
+# test is queueing once the machine's cores are busy, so it moves with whatever else the
+# machine does; CPU per request is the figure that says whether the server got cheaper.
+gunicorn_ticks() {
+  local total=0 pid ticks
+  for pid in $(pgrep -f "gunicorn config.wsgi:application" || true); do
+    # Fields 14 and 15 of /proc/PID/stat; counted after the ")" that ends the command name.
+    ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}
+
 echo "loadtest: gunicorn pid $GUNICORN_PID on 127.0.0.1:$PORT, $WORKERS $WORKER_CLASS workers; $USERS users x $RATE req/s for ${DURATION}s"
+TICKS_BEFORE=$(gunicorn_ticks)
 LOADTEST_STATE="$STATE" LOADTEST_RATE="$RATE" $UV run --frozen locust \
   -f benchmarks/locustfile.py --headless --only-summary \
   --host "http://127.0.0.1:$PORT" -u "$USERS" -r "$USERS" -t "${DURATION}s" \
   --stop-timeout 15 --csv "$WORK/locust" --loglevel WARNING >"$WORK/locust.log" 2>&1 || true
+GUNICORN_CPU_S=$(python3 -c "import os, sys; print((int(sys.argv[2]) - int(sys.argv[1])) / os.sysconf('SC_CLK_TCK'))" "$TICKS_BEFORE" "$(gunicorn_ticks)")
 
-python3 - "$WORK/locust_stats.csv" "$WORK/locust_failures.csv" "$DURATION" <<'PY'
+python3 - "$WORK/locust_stats.csv" "$WORK/locust_failures.csv" "$DURATION" "$GUNICORN_CPU_S" <<'PY'
 import csv, json, sys
 stats, failures, duration = sys.argv[1], sys.argv[2], float(sys.argv[3])
+gunicorn_cpu_s = float(sys.argv[4])
 rows = list(csv.DictReader(open(stats)))
 print(f"{'endpoint':40} {'reqs':>7} {'fails':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8}")
 for row in rows:
@@ -87,6 +103,10 @@ summary = {
     "p50_ms": float(total["50%"]),
     "p99_ms": float(total["99%"]),
     "max_ms": round(float(total["Max Response Time"])),
+    "gunicorn_cpu_s": round(gunicorn_cpu_s, 1),
+    "gunicorn_cpu_ms_per_request": round(
+        1000 * gunicorn_cpu_s / max(1, int(total["Request Count"])), 2
+    ),
 }
 print(json.dumps(summary))
 for row in csv.DictReader(open(failures)):
