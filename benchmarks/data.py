@@ -250,7 +250,11 @@ def _mapped(row_id: str, mask: int, index: int) -> uuid.UUID:
 
 
 def _source_row(
-    row: EntryRow, *, index: int, ids: tuple[uuid.UUID, uuid.UUID, uuid.UUID], mask: int
+    row: EntryRow,
+    *,
+    index: int,
+    ids: tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID],
+    mask: int,
 ) -> SourceEntryRow:
     reference = row.references[0] if row.references else ""
     details = [
@@ -264,12 +268,12 @@ def _source_row(
         }
         for d in row.details
     ]
-    run_id, source_file_id, ledger_id = ids
+    run_id, source_file_id, statement_id, ledger_id = ids
     return SourceEntryRow(
         _mapped(row.id, mask, index),
         run_id,
         source_file_id,
-        None,
+        statement_id,
         ledger_id,
         index + 1,
         row.booking_date,
@@ -321,7 +325,22 @@ def load_truth_set(
             size_bytes=0,
             imported_count=len(source),
         )
-        ids = (uuid.UUID(context.run_id), source_file.pk, uuid.UUID(context.ledger_id))
+        # One statement for the file, as an import writes; no balances or sequence, so no
+        # statement check reports on it.
+        statement = Statement.objects.create(
+            source_file=source_file,
+            run_id=context.run_id,
+            ledger_id=context.ledger_id,
+            index=0,
+            entry_count=len(source),
+            entry_sum=sum((r.amount for r in source), Decimal(0)),
+        )
+        ids = (
+            uuid.UUID(context.run_id),
+            source_file.pk,
+            statement.pk,
+            uuid.UUID(context.ledger_id),
+        )
         _copy(
             SourceEntry,
             SourceEntryRow,
@@ -337,7 +356,7 @@ def load_truth_set(
             (
                 LedgerEntryRow(
                     _mapped(r.id, mask, i),
-                    ids[2],
+                    ids[3],
                     account_id,
                     f"GL-{i + 1:08d}",
                     r.amount,

@@ -636,6 +636,7 @@ def _save_statements(
             Statement(
                 id=writer.statement_ids.get(info.index) or new_id(),
                 source_file=source_file,
+                run_id=run.pk,
                 ledger_id=run.ledger_id,
                 index=info.index,
                 statement_id=(info.statement_id or "")[:128],
@@ -679,7 +680,7 @@ class SourceEntryRow(NamedTuple):
     id: bytes | uuid.UUID
     run_id: bytes | uuid.UUID
     source_file_id: bytes | uuid.UUID
-    statement_id: bytes | uuid.UUID | None
+    statement_id: bytes | uuid.UUID
     ledger_id: bytes | uuid.UUID
     line: int
     booking_date: date

@@ -29,12 +29,12 @@ from reconciliation.services.imports import SOURCE_ENTRY_COLUMNS, SourceEntryRow
 pytestmark = pytest.mark.django_db
 
 
-def _row(run: Any, source_file_id: uuid.UUID, line: int, *, raw_id: bytes) -> SourceEntryRow:
+def _row(run: Any, source_file: Any, line: int, *, raw_id: bytes) -> SourceEntryRow:
     return SourceEntryRow(
         raw_id,
         run.pk,  # a UUID where the import passes raw bytes: the dumper takes both
-        source_file_id.bytes,
-        None,
+        source_file.pk.bytes,
+        source_file.statements.get().pk.bytes,
         run.ledger_id.bytes,
         line,
         dt.date(2026, 11, line),
@@ -64,9 +64,9 @@ def _row(run: Any, source_file_id: uuid.UUID, line: int, *, raw_id: bytes) -> So
 
 @pytest.fixture
 def source_file(alice_run: Any) -> Any:
-    from reconciliation.models import SourceFile
+    from reconciliation.models import SourceFile, Statement
 
-    return SourceFile.objects.create(
+    source_file = SourceFile.objects.create(
         run=alice_run,
         ledger_id=alice_run.ledger_id,
         filename="bulk.csv",
@@ -75,6 +75,10 @@ def source_file(alice_run: Any) -> Any:
         sha256="0" * 64,
         size_bytes=0,
     )
+    Statement.objects.create(
+        source_file=source_file, run=alice_run, ledger_id=alice_run.ledger_id, index=0
+    )
+    return source_file
 
 
 class StreamedEntry(NamedTuple):
@@ -89,7 +93,7 @@ class StreamedEntry(NamedTuple):
 
 def test_binary_copy_writes_rows_that_stream_back_by_field_name(alice_run, source_file):
     ids = raw_id_stream()
-    rows = [_row(alice_run, source_file.pk, line, raw_id=next(ids)) for line in (1, 2, 3)]
+    rows = [_row(alice_run, source_file, line, raw_id=next(ids)) for line in (1, 2, 3)]
     written = copy_rows(
         SourceEntry._meta.db_table,
         SOURCE_ENTRY_COLUMNS,
@@ -132,7 +136,7 @@ def test_text_copy_lines_keep_backslashes_in_json(alice_run, source_file):
 @pytest.mark.parametrize("inline_max", [100, 2], ids=["inline", "through-a-temporary-table"])
 def test_update_by_ids_changes_exactly_the_listed_rows(alice_run, source_file, inline_max):
     ids = raw_id_stream()
-    rows = [_row(alice_run, source_file.pk, line, raw_id=next(ids)) for line in range(1, 6)]
+    rows = [_row(alice_run, source_file, line, raw_id=next(ids)) for line in range(1, 6)]
     copy_rows(
         SourceEntry._meta.db_table,
         SOURCE_ENTRY_COLUMNS,

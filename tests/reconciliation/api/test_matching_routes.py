@@ -179,6 +179,7 @@ def test_listing_matches_costs_fixed_queries(
         entry = SourceEntry.objects.create(
             run=run,
             source_file=world["file"],
+            statement=world["file"].statements.first(),
             ledger=run.ledger,
             line=100 + i,
             booking_date=world["free_gl"].booking_date,

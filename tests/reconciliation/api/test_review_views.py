@@ -52,6 +52,7 @@ def _bulk_items(run, source_file, n: int) -> None:
         SourceEntry(
             run=run,
             source_file=source_file,
+            statement=source_file.statements.first(),
             ledger_id=run.ledger_id,
             line=1000 + i,
             booking_date=dt.date(2026, 1, 1) + dt.timedelta(days=i % 300),
@@ -88,7 +89,7 @@ def test_item_lists_cost_fixed_queries(api_client_for, world, n, django_assert_n
 
 
 def test_gl_only_excludes_entries_linked_in_this_or_another_run(api_client_for, world, alice):
-    from reconciliation.models import SourceFile
+    from reconciliation.models import SourceFile, Statement
     from reconciliation.services.matches import match_create_manual
     from reconciliation.services.runs import run_create
 
@@ -99,9 +100,11 @@ def test_gl_only_excludes_entries_linked_in_this_or_another_run(api_client_for, 
     sf = SourceFile.objects.create(
         run=other, ledger=other.ledger, filename="x", status="processed", sha256="0", size_bytes=1
     )
+    statement = Statement.objects.create(source_file=sf, run=other, ledger=other.ledger, index=0)
     entry = SourceEntry.objects.create(
         run=other,
         source_file=sf,
+        statement=statement,
         ledger=other.ledger,
         line=1,
         booking_date=dt.date(2026, 11, 25),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,7 @@ from django.db.models import Model
 from ledgers.models import Ledger, LedgerEntry
 from ledgers.services import LedgerEntryInput, ledger_entries_create
 from reconciliation.models import Run, SourceEntry
+from reconciliation.models import Statement as StatementModel
 from reconciliation.services.auto_match import run_auto_match
 from reconciliation.services.imports import source_file_upload
 from reconciliation.services.runs import run_create
@@ -130,14 +132,14 @@ def test_entry_tables_leave_room_on_each_page_and_index_no_status(model: type[Mo
     assert not [d for d in indexes if "match_status" in d or "reconciliation_status" in d]
 
 
-def _set(item: SourceEntry, **values: object) -> None:
-    """Change `item` and have its deferred keys checked now, not at commit."""
+def _set(row: Model, **values: object) -> None:
+    """Change `row` and have its deferred keys checked now, not at commit."""
     with transaction.atomic(), connection.cursor() as cursor:
-        SourceEntry.objects.filter(pk=item.pk).update(**values)
+        type(row)._default_manager.filter(pk=row.pk).update(**values)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def test_one_composite_key_holds_an_items_file_run_and_ledger_together(
+def test_one_composite_key_holds_an_items_statement_file_run_and_ledger_together(
     alice_ledger: Ledger, alice: User, charlie_run: Run
 ) -> None:
     run = run_create(ledger=alice_ledger, actor=alice)
@@ -145,21 +147,38 @@ def test_one_composite_key_holds_an_items_file_run_and_ledger_together(
     source_file_upload(
         run=run, stream=io.BytesIO(data), filename="fk.xml", size=len(data), actor=alice
     )
-    item = SourceEntry.objects.filter(run=run).first()
+    # A second file in the same run: its statement is the run's and the ledger's too.
+    other = camt053_bytes([replace(_statement(), statement_id="2026-12-HOT")], version=8)
+    source_file_upload(
+        run=run, stream=io.BytesIO(other), filename="fk2.xml", size=len(other), actor=alice
+    )
+    item = SourceEntry.objects.filter(run=run).order_by("line").first()
     assert item is not None
-    _set(item, ledger=alice_ledger, run=run)  # its own file's: accepted
+    own = item.statement
+    foreign = StatementModel.objects.filter(source_file__run=run).exclude(pk=own.pk).get()
+    _set(item, ledger=alice_ledger, run=run, statement=own)  # its own: accepted
 
-    # Another ledger or run than its file's, each of which exists: separate keys on the
-    # three columns would all have been satisfied.
-    with pytest.raises(IntegrityError, match="source_entry_file_run_ledger_fk"):
+    # Another ledger, run or statement than its file's, each of which exists: separate
+    # keys on the columns would all have been satisfied.
+    key = "source_entry_statement_fk"
+    with pytest.raises(IntegrityError, match=key):
         _set(item, ledger=charlie_run.ledger)
-    with pytest.raises(IntegrityError, match="source_entry_file_run_ledger_fk"):
+    with pytest.raises(IntegrityError, match=key):
         _set(item, run=charlie_run)
+    with pytest.raises(IntegrityError, match=key):
+        _set(item, statement=foreign)
+    # ... and a statement (the second file's, all of whose entries were duplicates) whose
+    # run or ledger is not its file's
+    assert not foreign.entries.exists()
+    with pytest.raises(IntegrityError, match="statement_file_run_ledger_fk"):
+        _set(foreign, run=charlie_run)
+    with pytest.raises(IntegrityError, match="statement_file_run_ledger_fk"):
+        _set(foreign, ledger=charlie_run.ledger)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass "
-            "AND contype = 'f' AND conname LIKE %s",
-            [SourceEntry._meta.db_table, "%ledger%"],
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            [SourceEntry._meta.db_table],
         )
-        # the composite key is the only foreign key on the ledger (and run, file) column
-        assert cursor.fetchone()[0] == 1
+        # One key per imported row for its statement, file, run and ledger; the other is
+        # the closing user's, which an import leaves empty (no check for a NULL).
+        assert cursor.fetchone()[0] == 2
