@@ -368,7 +368,11 @@ class SourceEntry(models.Model):
     batch_count = models.PositiveIntegerField(null=True, blank=True)
     details = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
     account_key = models.CharField(max_length=64, blank=True, default="")
-    fingerprint = models.CharField(max_length=64)
+    # Hex digest and occurrence, compared for equality only: the "C" collation makes every
+    # comparison a memcmp. Under a language collation (en_US, the postgres image's) the
+    # random keys of a million-row import cost 1.2-1.5 s more in this index (0.5 s more
+    # under Debian's C.UTF-8).
+    fingerprint = models.CharField(max_length=64, db_collation="C")
     match_status = models.CharField(
         max_length=16,
         choices=SourceEntryMatchStatus.choices,

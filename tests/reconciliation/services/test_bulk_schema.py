@@ -182,3 +182,26 @@ def test_one_composite_key_holds_an_items_statement_file_run_and_ledger_together
         # One key per imported row for its statement, file, run and ledger; the other is
         # the closing user's, which an import leaves empty (no check for a NULL).
         assert cursor.fetchone()[0] == 2
+
+
+def test_fingerprints_compare_bytewise_and_the_duplicate_lookup_still_uses_their_index(
+    alice_ledger: Ledger,
+) -> None:
+    table = SourceEntry._meta.db_table
+    fingerprints = SourceEntry.objects.filter(
+        ledger=alice_ledger, fingerprint__in=["0" * 32 + ":1", "f" * 32 + ":2"]
+    )
+    sql, params = fingerprints.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation "
+            "WHERE a.attrelid = %s::regclass AND a.attname = 'fingerprint'",
+            [table],
+        )
+        assert cursor.fetchone()[0] == "C"
+        # The lookup's values carry the database's collation; the column's wins, so the
+        # index (built in "C") still answers it.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "source_entry_fingerprint" in plan
