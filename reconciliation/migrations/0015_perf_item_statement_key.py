@@ -59,6 +59,20 @@ def statements_for_loose_items(apps, schema_editor):
         loose.filter(source_file_id=f["source_file_id"]).update(statement_id=statement.pk)
 
 
+def _unchecked_key(
+    to: str, related_name: str, *, db_index: bool = True, null: bool = False
+) -> models.ForeignKey:
+    """A key Django knows but leaves unconstrained: the composite keys below check it."""
+    return models.ForeignKey(
+        to,
+        on_delete=django.db.models.deletion.CASCADE,
+        related_name=related_name,
+        db_constraint=False,
+        db_index=db_index,
+        null=null,
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("ledgers", "0007_perf_hot_status"),
@@ -72,14 +86,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="statement",
             name="run",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="reconciliation.run",
-            ),
+            field=_unchecked_key("reconciliation.run", "+", db_index=False, null=True),
         ),
         migrations.RunSQL(
             "UPDATE reconciliation_statement s SET run_id = f.run_id, ledger_id = f.ledger_id "
@@ -90,33 +97,17 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="statement",
             name="run",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="reconciliation.run",
-            ),
+            field=_unchecked_key("reconciliation.run", "+", db_index=False),
         ),
         migrations.AlterField(
             model_name="statement",
             name="ledger",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="ledgers.ledger",
-            ),
+            field=_unchecked_key("ledgers.ledger", "+"),
         ),
         migrations.AlterField(
             model_name="statement",
             name="source_file",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="statements",
-                to="reconciliation.sourcefile",
-            ),
+            field=_unchecked_key("reconciliation.sourcefile", "statements"),
         ),
         migrations.AddConstraint(
             model_name="statement",
@@ -134,12 +125,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="sourceentry",
             name="statement",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="entries",
-                to="reconciliation.statement",
-            ),
+            field=_unchecked_key("reconciliation.statement", "entries"),
         ),
         migrations.RunSQL(
             f"ALTER TABLE reconciliation_sourceentry DROP CONSTRAINT {OLD_ITEM_KEY}; "
