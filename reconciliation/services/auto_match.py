@@ -194,7 +194,7 @@ def _details(raw: list[dict[str, Any]] | None, *, currency: str) -> tuple[Any, .
 
 def _account_q(*, run: Run, account_id: uuid.UUID) -> Q:
     """Bank entries of one account of a run over several: their statement went into it,
-    or (no statement, or one without an account) it is the run's own."""
+    or (a statement without an account) it is the run's own."""
     if account_id == run.account_id:
         return Q(statement__account_id=account_id) | Q(statement__account__isnull=True)
     return Q(statement__account_id=account_id)
