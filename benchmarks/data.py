@@ -343,12 +343,8 @@ def load_truth_set(
             entry_count=len(source),
             entry_sum=sum((r.amount for r in source), Decimal(0)),
         )
-        ids = (
-            uuid.UUID(context.run_id),
-            source_file.pk,
-            statement.pk,
-            uuid.UUID(context.ledger_id),
-        )
+        ledger_id = uuid.UUID(context.ledger_id)
+        ids = (uuid.UUID(context.run_id), source_file.pk, statement.pk, ledger_id)
         _copy(
             SourceEntry,
             SourceEntryRow,
@@ -364,7 +360,7 @@ def load_truth_set(
             (
                 LedgerEntryRow(
                     _mapped(r.id, mask, i),
-                    ids[3],
+                    ledger_id,
                     account_id,
                     f"GL-{i + 1:08d}",
                     r.amount,

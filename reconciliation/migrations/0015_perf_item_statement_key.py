@@ -11,7 +11,8 @@ belongs to exactly one file, so one key says it all:
     statement (source_file_id, run_id, ledger_id)
         -> source file (id, run_id, ledger_id)
 
-The statement gains the run (denormalised from its file, as the items' is), and an item
+The statement gains the run (denormalised from its file, as the items' is; its ledger is
+set from the file too, which it always was), and an item
 must have a statement: every import has always written one per file (a CSV's whole file
 is one), so only rows written some other way can lack it; those get one statement per
 file here, without balances or sequence numbers, so no statement check reports on it.
